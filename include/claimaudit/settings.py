@@ -1,0 +1,62 @@
+"""Where things live, read from the environment with embedded defaults.
+
+Everything defaults to folders inside the project so the demo needs no configuration:
+inbox ``var/inbox``, report DB ``sqlite:///var/audit.db``, outbox ``var/outbox``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+# include/claimaudit/settings.py -> project root is two levels above the package.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
+
+
+@dataclass(frozen=True)
+class Settings:
+    inbox: Path
+    var_dir: Path
+    db_url: str
+    email_to: tuple[str, ...]
+    email_from: str
+    timezone: str
+    expectations_dir: Path
+    airflow_base_url: str  # "" when unknown: then the email carries no link
+    send_all_clear: bool
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.var_dir / "quarantine"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.var_dir / "outbox"
+
+    @property
+    def staging_dir(self) -> Path:
+        return self.var_dir / "staging"
+
+    @property
+    def data_docs_dir(self) -> Path:
+        return self.var_dir / "data_docs"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
+        env = os.environ if env is None else env
+        var_dir = Path(env.get("AUDIT_VAR_DIR", PROJECT_ROOT / "var"))
+        db_url = env.get("AUDIT_DB_URL") or f"sqlite:///{var_dir / 'audit.db'}"
+        to = tuple(a.strip() for a in env.get("AUDIT_EMAIL_TO", "billing-audit@example.org").split(",") if a.strip())
+        return cls(
+            inbox=Path(env.get("AUDIT_INBOX", var_dir / "inbox")),
+            var_dir=var_dir,
+            db_url=db_url,
+            email_to=to,
+            email_from=env.get("AUDIT_EMAIL_FROM", "claims-audit@example.org"),
+            timezone=env.get("AUDIT_TIMEZONE", "UTC"),
+            expectations_dir=Path(env.get("AUDIT_EXPECTATIONS_DIR", EXPECTATIONS_DIR)),
+            airflow_base_url=env.get("AUDIT_AIRFLOW_BASE_URL", "").rstrip("/"),
+            send_all_clear=env.get("AUDIT_SEND_ALL_CLEAR", "true").lower() not in ("0", "false", "no"),
+        )

@@ -1,0 +1,1 @@
+"""Report store: claim history, audit runs, findings and rejections (SQLAlchemy)."""
