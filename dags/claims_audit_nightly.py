@@ -1,0 +1,134 @@
+"""
+### Nightly 77386 claims audit
+
+Audits one day of X12 837 claim extracts (837P professional and 837I institutional, 5010)
+against the CPT 77386 billing rules and mails the billing office a digest in the morning.
+
+**Which day.** A scheduled run at 02:00 (`AUDIT_TIMEZONE`, default UTC) audits the day before:
+the folder `<AUDIT_INBOX>/<YYYY-MM-DD>/`. A manual run audits the `audit_date` param instead.
+
+**Steps.** find the day's files → parse each file (one mapped task per file; a bad file is
+quarantined and recorded, the others go on) → add the claims to the claim history → run the
+Great Expectations rule suites in `expectations/` → replace the day's findings in the report DB
+(`AUDIT_DB_URL`) → send the digest through the `smtp_default` connection (or write it to
+`var/outbox/` when no SMTP connection is configured).
+
+**Reruns and backfills** replace the day's findings; they never duplicate them. A failing rule is
+a finding, not a failed task: only broken infrastructure (DB, disk, SMTP) fails a task.
+
+Code: every task is one call into the `claimaudit` package (`include/claimaudit`).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import CronTriggerTimetable, Param, dag, task
+
+AUDIT_TIMEZONE = os.environ.get("AUDIT_TIMEZONE", "UTC")
+SMTP_CONN_ID = "smtp_default"
+
+
+def send_with_airflow_smtp(message) -> bool:
+    """Send a ready MIME message through Airflow's SMTP provider. Returns False when no SMTP
+    connection is configured (the caller then keeps the message as an .eml file)."""
+    from airflow.exceptions import AirflowNotFoundException
+    from airflow.providers.smtp.hooks.smtp import SmtpHook
+    from airflow.sdk import BaseHook
+
+    try:
+        BaseHook.get_connection(SMTP_CONN_ID)
+    except AirflowNotFoundException:
+        return False
+    # The hook's send_email_smtp builds its own MIME (no inline image); reuse its
+    # authenticated client to send ours unchanged.
+    with SmtpHook(smtp_conn_id=SMTP_CONN_ID) as hook:
+        hook._smtp_client.send_message(message)
+    return True
+
+
+@dag(
+    dag_id="claims_audit_nightly",
+    schedule=CronTriggerTimetable("0 2 * * *", timezone=AUDIT_TIMEZONE, interval=timedelta(days=1)),
+    start_date=pendulum.datetime(2025, 1, 1, tz=AUDIT_TIMEZONE),
+    catchup=False,
+    max_active_runs=1,
+    default_args={"owner": "billing-compliance", "retries": 2, "retry_delay": timedelta(minutes=5)},
+    tags=["claims-audit", "cpt-77386", "x12-837", "great-expectations"],
+    params={
+        "audit_date": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            description="Day to audit (YYYY-MM-DD). Empty: the day before the scheduled run.",
+        )
+    },
+    doc_md=__doc__,
+)
+def claims_audit_nightly():
+    @task
+    def resolve_day(params=None, data_interval_start=None, dag_run=None) -> dict:
+        from claimaudit import pipeline
+
+        day = pipeline.resolve_audit_date((params or {}).get("audit_date"), data_interval_start,
+                                          getattr(dag_run, "run_after", None), AUDIT_TIMEZONE)
+        started = pendulum.now("UTC").isoformat()
+        return {"audit_date": day.isoformat(), "started_at": started}
+
+    @task
+    def find_files(day: dict) -> list[str]:
+        from claimaudit import pipeline
+
+        return pipeline.discover_files(day["audit_date"])
+
+    @task(map_index_template="{{ path.rsplit('/', 1)[-1] }}")
+    def parse_file(path: str, day: dict) -> dict:
+        from claimaudit import pipeline
+
+        return pipeline.parse_file(path, day["audit_date"])
+
+    # none_failed: an empty inbox day skips parse_file, and that day is still audited and reported.
+    @task(trigger_rule="none_failed")
+    def load_history(parsed: list[dict], day: dict) -> dict:
+        from claimaudit import pipeline
+
+        return pipeline.load_history(list(parsed or []), day["audit_date"])
+
+    @task
+    def run_rules(day: dict, loaded: dict) -> dict:
+        from claimaudit import pipeline
+
+        return pipeline.run_rules(day["audit_date"])
+
+    @task
+    def write_findings(day: dict, rules: dict, loaded: dict, parsed: list[dict], run_id=None) -> dict:
+        from claimaudit import pipeline
+
+        return pipeline.write_findings(day["audit_date"], run_id, rules, loaded, list(parsed or []),
+                                       day["started_at"])
+
+    @task(retries=3, retry_delay=timedelta(minutes=10))
+    def send_summary(day: dict, written: dict, run_id=None) -> str:
+        from claimaudit import pipeline
+
+        message = pipeline.build_digest(day["audit_date"], run_url=pipeline.airflow_run_url(
+            "claims_audit_nightly", run_id))
+        if message is None:
+            return "all clear: no digest configured"
+        if send_with_airflow_smtp(message):
+            pipeline.mark_email_sent(day["audit_date"])
+            return f"sent to {message['To']}"
+        return f"no SMTP connection: written to {pipeline.write_outbox(message, day['audit_date'])}"
+
+    day = resolve_day()
+    files = find_files(day)
+    parsed = parse_file.partial(day=day).expand(path=files)
+    loaded = load_history(parsed, day)
+    rules = run_rules(day, loaded)
+    written = write_findings(day, rules, loaded, parsed)
+    send_summary(day, written)
+
+
+claims_audit_nightly()

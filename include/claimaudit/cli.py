@@ -1,0 +1,99 @@
+"""``claimaudit``: the package's command line (no Airflow needed).
+
+    claimaudit generate --from 2025-06-02 --to 2025-06-13     sample extracts into the inbox
+    claimaudit migrate                                       create/upgrade the report DB
+    claimaudit audit --from D1 --to D2 [--reprocess]         audit days without Airflow
+    claimaudit summary --from D1 --to D2                     print what was found
+    claimaudit catalogue [--check]                           write docs/rule-catalogue.md
+
+Running the audit through Airflow (what the nightly schedule does) is ``make audit``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from datetime import date
+
+from claimaudit.settings import PROJECT_ROOT, Settings
+
+
+def _range(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--from", dest="start", required=True, type=date.fromisoformat)
+    ap.add_argument("--to", dest="end", required=True, type=date.fromisoformat)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="claimaudit", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="command", required=True)
+    g = sub.add_parser("generate", help="write deterministic sample 837 extracts into the inbox")
+    _range(g)
+    g.add_argument("--seed", type=int, default=7)
+    g.add_argument("--patients-per-day", type=int, default=None)
+    g.add_argument("--no-plant", action="store_true", help="clean claims only")
+    sub.add_parser("migrate", help="create or upgrade the report DB schema (AUDIT_DB_URL)")
+    a = sub.add_parser("audit", help="audit days in date order without Airflow")
+    _range(a)
+    a.add_argument("--reprocess", action="store_true")
+    s = sub.add_parser("summary", help="print the findings of a range of days")
+    _range(s)
+    c = sub.add_parser("catalogue", help="write the rule catalogue page from the suites' metadata")
+    c.add_argument("--check", action="store_true", help="fail if docs/rule-catalogue.md is out of date")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    settings = Settings.from_env()
+
+    if args.command == "generate":
+        from claimaudit.samples.generator import generate
+
+        manifest = generate(settings.inbox, args.start, args.end, seed=args.seed,
+                            patients_per_day=args.patients_per_day, plant=not args.no_plant)
+        files = sum(len(v) for v in manifest.files.values())
+        print(f"wrote {files} file(s) for {args.start}..{args.end} into {settings.inbox}")
+        return 0
+
+    from claimaudit.store.db import engine_for, ensure_schema
+
+    if args.command == "catalogue":
+        from claimaudit.rules.catalogue import render_catalogue_markdown
+
+        target = PROJECT_ROOT / "docs" / "rule-catalogue.md"
+        text = render_catalogue_markdown(settings.expectations_dir)
+        if args.check:
+            if not target.exists() or target.read_text() != text:
+                print(f"{target} is out of date: run `claimaudit catalogue`", file=sys.stderr)
+                return 1
+            return 0
+        target.write_text(text)
+        print(f"wrote {target}")
+        return 0
+
+    engine = engine_for(settings.db_url)
+    ensure_schema(engine)
+    if args.command == "migrate":
+        print(f"report DB is at the latest schema: {settings.db_url}")
+        return 0
+
+    from claimaudit.console import print_range_summary
+
+    if args.command == "audit":
+        from claimaudit import pipeline
+        from claimaudit.rangerun import completed_days, days_between, run_range
+        from claimaudit.rules.suites import ruleset_version
+
+        days = days_between(args.start, args.end)
+        skip = set() if args.reprocess else completed_days(
+            engine, ruleset_version(settings.expectations_dir), args.start, args.end)
+        report = run_range(days, lambda d: pipeline.audit_day(d, settings)["summary"]["findings"], skip=skip)
+        print_range_summary(engine, settings, args.start, args.end, seconds=report.seconds)
+        return 0
+    if args.command == "summary":
+        print_range_summary(engine, settings, args.start, args.end)
+        return 0
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,245 @@
+"""One function per step of the nightly audit. The DAG calls each as one task; the CLI calls
+them in the same order without Airflow. Each step is a transaction: it either finishes its
+writes or leaves the previous state, so a retry or a rerun of the day is always safe.
+
+Large intermediate results (parsed rows, findings) are staged as files under
+``var/staging/<day>/`` and only their paths and counts travel between steps (XCom stays small).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import shutil
+import time
+from datetime import date, datetime, timedelta, timezone
+from email.message import EmailMessage
+from pathlib import Path
+
+from claimaudit.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Files whose names start with these are never claim extracts (editor swap files, transfer markers).
+_IGNORED_PREFIXES = (".", "~", "_")
+
+
+def resolve_audit_date(requested: str | None, interval_start: datetime | None, run_after: datetime | None,
+                       tz_name: str = "UTC") -> date:
+    """The day a run audits: the ``audit_date`` param when given, else the day the data interval
+    starts in the audit timezone, else (manual runs may have no interval) the day before run_after."""
+    if requested:
+        return date.fromisoformat(str(requested))
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(tz_name)
+    if interval_start is not None:
+        return interval_start.astimezone(tz).date()
+    base = (run_after or datetime.now(timezone.utc)).astimezone(tz)
+    return base.date() - timedelta(days=1)
+
+
+def _day(audit_date: date | str) -> date:
+    return audit_date if isinstance(audit_date, date) else date.fromisoformat(audit_date)
+
+
+def _settings(settings: Settings | None) -> Settings:
+    return settings or Settings.from_env()
+
+
+def _engine(settings: Settings):
+    from claimaudit.store.db import engine_for, ensure_schema
+
+    engine = engine_for(settings.db_url)
+    ensure_schema(engine)
+    return engine
+
+
+def discover_files(audit_date: date | str, settings: Settings | None = None) -> list[str]:
+    """Every regular file in ``<inbox>/<YYYY-MM-DD>/``, sorted by name. A missing folder is an
+    empty day (nothing was sent), not an error."""
+    s = _settings(settings)
+    folder = s.inbox / _day(audit_date).isoformat()
+    if not folder.is_dir():
+        log.info("no inbox folder for %s (%s): auditing an empty day", audit_date, folder)
+        return []
+    files = sorted(str(p) for p in folder.iterdir() if p.is_file() and not p.name.startswith(_IGNORED_PREFIXES))
+    log.info("found %d file(s) in %s", len(files), folder)
+    return files
+
+
+def parse_file(path: str, audit_date: date | str, settings: Settings | None = None) -> dict:
+    """Parse one received file into rows and stage them. A file with rejected parts is copied to
+    quarantine; its sound transaction sets are still staged and audited."""
+    from claimaudit.x12.parser import parse_bytes
+
+    s = _settings(settings)
+    day = _day(audit_date)
+    src = Path(path)
+    t0 = time.perf_counter()
+    data = src.read_bytes()
+    try:
+        result = parse_bytes(data, src.name)
+    except Exception as exc:  # a parser bug must not cost the rest of the batch: quarantine the file
+        log.exception("parser failed on %s", src.name)
+        result = _unreadable(src.name, data, f"internal parser error ({type(exc).__name__}: {exc})")
+    quarantine_path = ""
+    if result.rejections:
+        qdir = s.quarantine_dir / day.isoformat()
+        qdir.mkdir(parents=True, exist_ok=True)
+        quarantine_path = str(qdir / src.name)
+        shutil.copy2(src, quarantine_path)
+        for r in result.rejections:
+            log.warning("rejected: %s (copied to %s)", r.message(), quarantine_path)
+    staged = s.staging_dir / day.isoformat() / f"{result.file_sha256}.pkl"
+    staged.parent.mkdir(parents=True, exist_ok=True)
+    tmp = staged.with_suffix(".tmp")
+    with open(tmp, "wb") as fh:
+        pickle.dump(result, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(tmp, staged)  # atomic: a half-written stage is never read
+    summary = {
+        "source_file": src.name,
+        "staged": str(staged),
+        "quarantine_path": quarantine_path,
+        "claims": len(result.claims),
+        "lines": len(result.lines),
+        "rejections": [r.message() for r in result.rejections],
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+    log.info("parsed %s: %d claims, %d lines, %d rejection(s)", src.name, summary["claims"], summary["lines"],
+             len(summary["rejections"]))
+    return summary
+
+
+def _unreadable(name: str, data: bytes, reason: str):
+    import hashlib
+
+    from claimaudit.model import ParseResult, Rejection
+
+    sha = hashlib.sha256(data).hexdigest()
+    return ParseResult(source_file=name, file_sha256=sha, rejections=[
+        Rejection(source_file=name, file_sha256=sha, unit="file", interchange_control="", transaction_control="",
+                  segment_position=None, segment_id="", reason=reason)])
+
+
+def load_history(parsed: list[dict], audit_date: date | str, settings: Settings | None = None) -> dict:
+    """Add the day's staged rows to the claim history (duplicates skipped, replacements applied)."""
+    from claimaudit.store.history import load_results
+
+    s = _settings(settings)
+    day = _day(audit_date)
+    results, quarantine = [], {}
+    for item in parsed:
+        with open(item["staged"], "rb") as fh:
+            result = pickle.load(fh)
+        results.append(result)
+        if item.get("quarantine_path"):
+            quarantine[result.file_sha256] = item["quarantine_path"]
+    engine = _engine(s)
+    counts = load_results(engine, results, day, quarantine_paths=quarantine)
+    log.info("history for %s: %s", day, counts)
+    return counts
+
+
+def run_rules(audit_date: date | str, settings: Settings | None = None) -> dict:
+    """Run every expectation suite over the day's audit views; stage the findings."""
+    from claimaudit.rules.runner import run_rules as _run
+
+    s = _settings(settings)
+    day = _day(audit_date)
+    engine = _engine(s)
+    docs_dir = s.data_docs_dir / day.isoformat()
+    result = _run(engine, day, s.expectations_dir, data_docs_dir=docs_dir)
+    staged = s.staging_dir / day.isoformat() / "findings.pkl"
+    staged.parent.mkdir(parents=True, exist_ok=True)
+    tmp = staged.with_suffix(".tmp")
+    with open(tmp, "wb") as fh:
+        pickle.dump(result.findings, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(tmp, staged)
+    log.info("rules for %s: %d finding(s), ruleset %s", day, len(result.findings), result.ruleset_version)
+    return {
+        "staged": str(staged),
+        "findings": len(result.findings),
+        "ruleset_version": result.ruleset_version,
+        "lines_audited": result.lines_audited,
+    }
+
+
+def write_findings(audit_date: date | str, run_id: str, rules: dict, loaded: dict, parsed: list[dict],
+                   started_at: datetime | str, settings: Settings | None = None) -> dict:
+    """Replace the day's findings and audit_run row in one transaction, then drop the staging."""
+    from claimaudit.store.findings import replace_day
+
+    s = _settings(settings)
+    day = _day(audit_date)
+    with open(rules["staged"], "rb") as fh:
+        findings = pickle.load(fh)
+    if isinstance(started_at, str):
+        started_at = datetime.fromisoformat(started_at)
+    stats = {
+        "files": len(parsed),
+        "claims": int(loaded.get("claims", 0)),
+        "lines": int(rules.get("lines_audited", loaded.get("lines", 0))),
+        "rejections": int(loaded.get("rejections", sum(len(p["rejections"]) for p in parsed))),
+    }
+    engine = _engine(s)
+    summary = replace_day(engine, audit_date=day, run_id=run_id, ruleset_version=rules["ruleset_version"],
+                          findings=findings, stats=stats, started_at=started_at)
+    shutil.rmtree(s.staging_dir / day.isoformat(), ignore_errors=True)
+    log.info("findings for %s written: %s", day, summary)
+    return summary
+
+
+def build_digest(audit_date: date | str, settings: Settings | None = None, run_url: str = "") -> EmailMessage | None:
+    """The day's audit digest as an email message (None for an all-clear day when those are off)."""
+    from claimaudit.report.digest import build_digest as _build
+    from claimaudit.rules.catalogue import rule_catalogue
+
+    s = _settings(settings)
+    engine = _engine(s)
+    return _build(engine, _day(audit_date), email_from=s.email_from, email_to=list(s.email_to),
+                  airflow_run_url=run_url, send_all_clear=s.send_all_clear,
+                  rule_catalogue=rule_catalogue(s.expectations_dir))
+
+
+def airflow_run_url(dag_id: str, run_id: str | None, settings: Settings | None = None) -> str:
+    """Link to the run in the Airflow UI, or "" when the base URL is not configured."""
+    s = _settings(settings)
+    if not (s.airflow_base_url and run_id):
+        return ""
+    from urllib.parse import quote
+
+    return f"{s.airflow_base_url}/dags/{quote(dag_id)}/runs/{quote(run_id, safe='')}"
+
+
+def write_outbox(message: EmailMessage, audit_date: date | str, settings: Settings | None = None) -> Path:
+    """Keep the digest as an .eml file (the demo, or a site without SMTP)."""
+    from claimaudit.report.outbox import write_eml
+
+    s = _settings(settings)
+    path = write_eml(message, s.outbox_dir, _day(audit_date))
+    log.info("digest for %s written to %s", audit_date, path)
+    return path
+
+
+def mark_email_sent(audit_date: date | str, settings: Settings | None = None) -> None:
+    from claimaudit.store.findings import mark_email_sent as _mark
+
+    _mark(_engine(_settings(settings)), _day(audit_date))
+
+
+def audit_day(audit_date: date | str, settings: Settings | None = None, run_id: str | None = None) -> dict:
+    """The whole audit of one day without Airflow, step by step as the DAG runs it."""
+    s = _settings(settings)
+    day = _day(audit_date)
+    started = datetime.now(timezone.utc)
+    run_id = run_id or f"local__{started.strftime('%Y%m%dT%H%M%S')}__{day.isoformat()}"
+    parsed = [parse_file(p, day, s) for p in discover_files(day, s)]
+    loaded = load_history(parsed, day, s)
+    rules = run_rules(day, s)
+    summary = write_findings(day, run_id, rules, loaded, parsed, started, s)
+    message = build_digest(day, s)
+    outbox = str(write_outbox(message, day, s)) if message is not None else ""
+    return {"audit_date": day.isoformat(), "run_id": run_id, "files": len(parsed), "loaded": loaded,
+            "rules": {k: v for k, v in rules.items() if k != "staged"}, "summary": summary, "outbox": outbox}

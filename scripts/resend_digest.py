@@ -1,0 +1,48 @@
+"""Resend one audited day's digest through Airflow's SMTP connection (``smtp_default``).
+
+    python scripts/resend_digest.py --date 2025-06-03
+
+The digest is rebuilt from the report DB (findings are already committed), so a resend after an
+SMTP outage sends exactly what the failed run would have sent. Without an SMTP connection the
+digest is written to var/outbox/ instead, as the DAG does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import sys
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--date", required=True, type=date.fromisoformat)
+    args = ap.parse_args(argv)
+
+    from claimaudit import pipeline
+
+    path = Path(os.environ.get("AIRFLOW__CORE__DAGS_FOLDER", ROOT / "dags")) / "claims_audit_nightly.py"
+    spec = importlib.util.spec_from_file_location("claims_audit_nightly", path)
+    dag_module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(dag_module)
+
+    message = pipeline.build_digest(args.date)
+    if message is None:
+        print(f"{args.date}: all clear and all-clear digests are off; nothing to send")
+        return 0
+    if dag_module.send_with_airflow_smtp(message):
+        pipeline.mark_email_sent(args.date)
+        print(f"{args.date}: digest resent to {message['To']}: {message['Subject']}")
+    else:
+        print(f"{args.date}: no SMTP connection 'smtp_default'; digest written to "
+              f"{pipeline.write_outbox(message, args.date)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
