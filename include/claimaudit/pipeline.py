@@ -101,6 +101,7 @@ def parse_file(path: str, audit_date: date | str, settings: Settings | None = No
     summary = {
         "source_file": src.name,
         "staged": str(staged),
+        "size_bytes": len(data),
         "quarantine_path": quarantine_path,
         "claims": len(result.claims),
         "lines": len(result.lines),
@@ -129,15 +130,16 @@ def load_history(parsed: list[dict], audit_date: date | str, settings: Settings 
 
     s = _settings(settings)
     day = _day(audit_date)
-    results, quarantine = [], {}
+    results, quarantine, sizes = [], {}, {}
     for item in parsed:
         with open(item["staged"], "rb") as fh:
             result = pickle.load(fh)
         results.append(result)
         if item.get("quarantine_path"):
             quarantine[result.file_sha256] = item["quarantine_path"]
+        sizes[result.file_sha256] = item.get("size_bytes", 0)
     engine = _engine(s)
-    counts = load_results(engine, results, day, quarantine_paths=quarantine)
+    counts = load_results(engine, results, day, quarantine_paths=quarantine, file_sizes=sizes)
     log.info("history for %s: %s", day, counts)
     return counts
 
@@ -179,8 +181,9 @@ def write_findings(audit_date: date | str, run_id: str, rules: dict, loaded: dic
         started_at = datetime.fromisoformat(started_at)
     stats = {
         "files": len(parsed),
-        "claims": int(loaded.get("claims", 0)),
-        "lines": int(rules.get("lines_audited", loaded.get("lines", 0))),
+        # day_* count the day's own claims even when a rerun finds them already loaded.
+        "claims": int(loaded.get("day_claims", loaded.get("claims", 0))),
+        "lines": int(loaded.get("day_lines", rules.get("lines_audited", 0))),
         "rejections": int(loaded.get("rejections", sum(len(p["rejections"]) for p in parsed))),
     }
     engine = _engine(s)

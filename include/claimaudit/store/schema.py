@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
-
+    BigInteger,
     Column,
     Date,
     DateTime,
@@ -19,10 +19,17 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    UniqueConstraint,
+    PrimaryKeyConstraint,
 )
 
-metadata = MetaData()
+# Named constraints: migrations then name the same objects on SQLite and PostgreSQL.
+metadata = MetaData(naming_convention={
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+})
 
 # One row per file received (by content hash): the same bytes delivered twice are read once.
 ingested_file = Table(
@@ -77,12 +84,17 @@ claim = Table(
     Column("statement_to", Date),
     Column("claim_service_date", Date),
     Column("line_count", Integer, nullable=False),
-    # Set when a later replacement (7) or void (8) supersedes this claim.
+    # Lineage per docs/architecture.md: (billing_npi, original_claim_ref or claim_id).
+    Column("lineage_ref", String(50), nullable=False),
+    Column("interchange_date", Date),  # ISA09: second ordering key of a lineage's versions
+    Column("load_seq", BigInteger, nullable=False),  # load order: last ordering key
+    # Set when a later replacement (7) or void (8) supersedes this claim: the lineage's current version.
     Column("superseded_by", String(40)),
 )
 Index("ix_claim_received", claim.c.received_date)
 Index("ix_claim_patient", claim.c.patient_key)
-Index("ix_claim_lineage", claim.c.billing_npi, claim.c.claim_id)
+Index("ix_claim_lineage", claim.c.billing_npi, claim.c.lineage_ref)
+Index("ix_claim_file", claim.c.file_sha256)
 
 service_line = Table(
     "service_line",
@@ -117,14 +129,15 @@ diagnosis = Table(
     Column("code", String(30), nullable=False),
 )
 
-# Files and transaction sets that could not be read, per audited day.
+# Files and transaction sets that could not be read, per audited day. The key is deterministic
+# (day, file, order in the file) so a rerun rewrites identical rows.
 rejection = Table(
     "rejection",
     metadata,
-    Column("rejection_id", Integer, primary_key=True, autoincrement=True),
-    Column("audit_date", Date, nullable=False),
+    Column("audit_date", Date, primary_key=True),
+    Column("file_sha256", String(64), primary_key=True),
+    Column("seq", Integer, primary_key=True),
     Column("source_file", Text, nullable=False),
-    Column("file_sha256", String(64), nullable=False),
     Column("unit", String(16), nullable=False),
     Column("interchange_control", String(9), nullable=False),
     Column("transaction_control", String(9), nullable=False),
@@ -150,17 +163,21 @@ audit_run = Table(
     Column("errors", Integer, nullable=False, default=0),
     Column("warnings", Integer, nullable=False, default=0),
     Column("rejections", Integer, nullable=False, default=0),
+    Column("new_findings", Integer, nullable=False, default=0),
+    Column("resolved", Integer, nullable=False, default=0),
     Column("started_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True)),
     Column("duration_s", Float),
     Column("email_sent_at", DateTime(timezone=True)),
 )
 
+# One row per finding per audited day: a day's rerun replaces exactly its own rows, and the same
+# finding seen on several days keeps one finding_id (and its first_seen_at) across them.
 audit_finding = Table(
     "audit_finding",
     metadata,
     # Deterministic: hash of (rule_id, claim_key, line_number), so reruns keep the id.
-    Column("finding_id", String(40), primary_key=True),
+    Column("finding_id", String(40), nullable=False),
     Column("run_id", String(250), nullable=False),
     Column("audit_date", Date, nullable=False),
     Column("rule_id", String(64), nullable=False),
@@ -180,10 +197,11 @@ audit_finding = Table(
     Column("status", String(10), nullable=False),  # open | resolved
     Column("claim_key", String(40), nullable=False),
     Column("resolved_at", DateTime(timezone=True)),
-    UniqueConstraint("rule_id", "claim_key", "line_number", name="uq_finding_rule_claim_line"),
+    PrimaryKeyConstraint("audit_date", "finding_id", name="pk_audit_finding"),
 )
-Index("ix_finding_day", audit_finding.c.audit_date)
+Index("ix_finding_id", audit_finding.c.finding_id)
 Index("ix_finding_claim", audit_finding.c.claim_key)
+Index("ix_finding_open", audit_finding.c.status, audit_finding.c.audit_date)
 
 FINDING_CONTRACT_COLUMNS = (
     "finding_id", "run_id", "audit_date", "rule_id", "severity", "claim_id", "line_number",

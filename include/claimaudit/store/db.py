@@ -1,0 +1,107 @@
+"""Engines and schema for the report store.
+
+SQLite is the default (a file under var/), PostgreSQL the production target. Both get real
+transactions: on SQLite SQLAlchemy emits BEGIN itself (the sqlite3 driver's legacy mode would
+autocommit DDL and run SELECTs outside the transaction), and writers start with BEGIN IMMEDIATE
+so two writers queue on the busy timeout instead of failing with "database is locked".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+_WRITE_OPTION = "claimaudit_write"
+
+
+def normalise_url(url: str) -> str:
+    """Plain ``postgresql://`` (and ``postgres://``) URLs use psycopg 3."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def engine_for(url: str) -> Engine:
+    """An engine for the report DB: SQLite gets WAL, foreign keys and a busy timeout."""
+    url = normalise_url(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN (below)
+        cur = dbapi_connection.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA synchronous=NORMAL")  # safe with WAL; a crash loses at most the last commit
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection):
+        immediate = conn.get_execution_options().get(_WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def _lock_key(name: str) -> int:
+    # pg_advisory_xact_lock takes a signed bigint; crc32 is stable across processes and versions.
+    return zlib.crc32(f"claimaudit:{name}".encode())
+
+
+@contextlib.contextmanager
+def write_transaction(engine: Engine, lock: str) -> Iterator[Connection]:
+    """One write transaction, serialised with other writers of the same ``lock`` name.
+
+    SQLite: BEGIN IMMEDIATE takes the database write lock up front (waits on busy_timeout).
+    PostgreSQL: a transaction-scoped advisory lock, released at commit or rollback.
+    """
+    with engine.connect() as conn:
+        conn = conn.execution_options(**{_WRITE_OPTION: True})
+        with conn.begin():
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key(lock)})
+            yield conn
+
+
+def _alembic_config():
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return cfg
+
+
+def schema_is_current(engine: Engine) -> bool:
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    heads = set(ScriptDirectory.from_config(_alembic_config()).get_heads())
+    with engine.connect() as conn:
+        return set(MigrationContext.configure(conn).get_current_heads()) == heads
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Upgrade the report DB to the newest migration. Cheap when already current; concurrent
+    callers serialise on the write lock and the later ones find nothing to do."""
+    if schema_is_current(engine):
+        return
+    from alembic import command
+
+    cfg = _alembic_config()
+    with write_transaction(engine, "schema") as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")

@@ -1,0 +1,221 @@
+"""Loading parsed 837 rows into the claim history.
+
+Each call is one write transaction. The same file (by sha256) or the same interchange
+(sender, ISA13) is stored once: a redelivery is counted as a duplicate, never an error. A
+replacement (frequency 7) or void (8) supersedes the earlier versions of its lineage.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, timezone
+
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, select, tuple_, update
+
+from claimaudit.model import ParseResult, as_dicts
+from claimaudit.store import schema as t
+from claimaudit.store.db import write_transaction
+
+BATCH_ROWS = 5_000  # rows per executemany: bounds memory and statement size
+_IN_CHUNK = 500  # keys per IN (...) lookup
+
+
+def _chunks(seq: Sequence, size: int) -> Iterable[Sequence]:
+    for i in range(0, len(seq), size):
+        yield seq[i:i + size]
+
+
+def _insert_many(conn: Connection, table, rows: list[dict]) -> None:
+    for chunk in _chunks(rows, BATCH_ROWS):
+        conn.execute(table.insert(), list(chunk))
+
+
+def _existing(conn: Connection, column, values: list) -> set:
+    found: set = set()
+    for chunk in _chunks(sorted(set(values)), _IN_CHUNK):
+        found.update(conn.scalars(select(column).where(column.in_(chunk))))
+    return found
+
+
+def _existing_interchanges(conn: Connection, keys: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    found: set = set()
+    cols = tuple_(t.interchange.c.sender_id, t.interchange.c.interchange_control)
+    for chunk in _chunks(sorted(keys), _IN_CHUNK):
+        found.update(tuple(r) for r in conn.execute(
+            select(t.interchange.c.sender_id, t.interchange.c.interchange_control).where(cols.in_(chunk))))
+    return found
+
+
+def lineage_ref(original_claim_ref: str, claim_id: str) -> str:
+    """The claim a version belongs to: REF*F8 when present, else its own CLM01."""
+    return original_claim_ref or claim_id
+
+
+def load_results(engine: Engine, results: list[ParseResult], received_date: date,
+                 quarantine_paths: dict[str, str] | None = None, *,
+                 file_sizes: dict[str, int] | None = None) -> dict:
+    """Add one inbox day's parse results to the claim history.
+
+    ``quarantine_paths`` maps a file's sha256 (or its source_file name) to where the bad file
+    was copied; it is stored with the file's rejections. ``file_sizes`` (sha256 -> bytes) fills
+    ingested_file.size_bytes when the caller knows it (0 otherwise). Returns counts: files (new files
+    stored), duplicates (files and interchanges skipped as already loaded), claims, lines,
+    diagnoses, rejections, superseded (claims newly superseded), and day_files/day_claims/
+    day_lines: the history's totals for ``received_date`` after this load, the same on a rerun.
+    """
+    quarantine_paths = quarantine_paths or {}
+    file_sizes = file_sizes or {}
+    now = datetime.now(timezone.utc)
+    counts = dict(files=0, duplicates=0, duplicate_files=0, duplicate_interchanges=0, claims=0, lines=0,
+                  diagnoses=0, rejections=0, superseded=0)
+    with write_transaction(engine, "history") as conn:
+        known_files = {
+            r.file_sha256: r.received_date for r in conn.execute(
+                select(t.ingested_file.c.file_sha256, t.ingested_file.c.received_date).where(
+                    t.ingested_file.c.file_sha256.in_(sorted({r.file_sha256 for r in results}))))
+        }
+        # Rejections belong to the day a file first arrived; a rerun of that day rewrites them.
+        _record_rejections(conn, results, received_date, known_files, quarantine_paths, counts)
+
+        new_results: list[ParseResult] = []
+        seen_in_batch: set[str] = set()
+        for r in results:
+            if r.file_sha256 in known_files or r.file_sha256 in seen_in_batch:
+                counts["duplicate_files"] += 1
+                continue
+            seen_in_batch.add(r.file_sha256)
+            new_results.append(r)
+
+        envelope_keys = {(e.sender_id, e.interchange_control) for r in new_results for e in r.envelopes}
+        taken = _existing_interchanges(conn, envelope_keys) if envelope_keys else set()
+        next_seq = (conn.scalar(select(func.max(t.claim.c.load_seq))) or 0) + 1
+        loaded_files: list[str] = []
+        for r in new_results:
+            next_seq = _load_file(conn, r, received_date, now, taken, next_seq, counts,
+                                  file_sizes.get(r.file_sha256, 0))
+            loaded_files.append(r.file_sha256)
+        counts["files"] = len(new_results)
+        counts["duplicates"] = counts["duplicate_files"] + counts["duplicate_interchanges"]
+        if loaded_files:
+            counts["superseded"] = apply_supersession(conn, loaded_files)
+        counts.update(_day_totals(conn, received_date))
+    return counts
+
+
+def _record_rejections(conn: Connection, results: list[ParseResult], day: date, known_files: dict,
+                       quarantine_paths: dict[str, str], counts: dict) -> None:
+    # A byte-identical redelivery on a later day was already recorded on its first day.
+    mine = [r for r in results if known_files.get(r.file_sha256, day) == day]
+    shas = sorted({r.file_sha256 for r in mine})
+    for chunk in _chunks(shas, _IN_CHUNK):
+        conn.execute(delete(t.rejection).where(and_(t.rejection.c.audit_date == day,
+                                                    t.rejection.c.file_sha256.in_(chunk))))
+    rows, done = [], set()
+    for r in mine:
+        if r.file_sha256 in done:
+            continue
+        done.add(r.file_sha256)
+        where = quarantine_paths.get(r.file_sha256) or quarantine_paths.get(r.source_file, "")
+        for seq, rej in enumerate(r.rejections, start=1):
+            rows.append(dict(audit_date=day, file_sha256=r.file_sha256, seq=seq, source_file=rej.source_file,
+                             unit=rej.unit, interchange_control=rej.interchange_control,
+                             transaction_control=rej.transaction_control,
+                             segment_position=rej.segment_position, segment_id=rej.segment_id,
+                             reason=rej.reason, quarantine_path=where))
+    _insert_many(conn, t.rejection, rows)
+    counts["rejections"] = len(rows)
+
+
+def _load_file(conn: Connection, r: ParseResult, day: date, now: datetime, taken: set, next_seq: int,
+               counts: dict, size_bytes: int) -> int:
+    """Store one new file's claims (skipping interchanges already stored); returns the next load_seq."""
+    isa_dates: dict[tuple[str, str], date | None] = {}
+    for e in r.envelopes:
+        isa_dates.setdefault((e.sender_id, e.interchange_control), e.interchange_date)
+    new_isas = [k for k in isa_dates if k not in taken]
+    counts["duplicate_interchanges"] += len(isa_dates) - len(new_isas)
+    taken.update(new_isas)  # a second copy later in the same batch is a duplicate too
+    keep = set(new_isas)
+
+    claims = [c for c in r.claims if (c.sender_id, c.interchange_control) in keep]
+    keys = {c.claim_key: c for c in claims}
+    claim_rows = as_dicts(claims)
+    for seq, row in enumerate(claim_rows, start=next_seq):
+        row["received_date"] = day
+        row["lineage_ref"] = lineage_ref(row["original_claim_ref"], row["claim_id"])
+        row["interchange_date"] = isa_dates.get((row["sender_id"], row["interchange_control"]))
+        row["load_seq"] = seq
+        row["superseded_by"] = None
+    line_rows = as_dicts([ln for ln in r.lines if ln.claim_key in keys])
+    for row in line_rows:
+        row["patient_key"] = keys[row["claim_key"]].patient_key
+        row["received_date"] = day
+    dx_rows = as_dicts([d for d in r.diagnoses if d.claim_key in keys])
+
+    if isa_dates and not new_isas:
+        status = "duplicate"
+    elif r.rejections:
+        status = "partial" if claims else "rejected"
+    else:
+        status = "loaded"
+    conn.execute(t.ingested_file.insert(), dict(
+        file_sha256=r.file_sha256, source_file=r.source_file, received_date=day,
+        size_bytes=size_bytes, status=status, claims=len(claim_rows), lines=len(line_rows), loaded_at=now))
+    if new_isas:
+        conn.execute(t.interchange.insert(), [
+            dict(sender_id=s, interchange_control=c, file_sha256=r.file_sha256, source_file=r.source_file,
+                 received_date=day, interchange_date=isa_dates[(s, c)]) for s, c in new_isas])
+    _insert_many(conn, t.claim, claim_rows)
+    _insert_many(conn, t.service_line, line_rows)
+    _insert_many(conn, t.diagnosis, dx_rows)
+    counts["claims"] += len(claim_rows)
+    counts["lines"] += len(line_rows)
+    counts["diagnoses"] += len(dx_rows)
+    return next_seq + len(claim_rows)
+
+
+def apply_supersession(conn: Connection, file_shas: list[str]) -> int:
+    """Recompute the current version of every lineage touched by these files.
+
+    Versions are ordered by received_date, interchange date, load order; every earlier version
+    points at the current one through ``superseded_by``. Returns how many claims changed to
+    superseded. Recomputing (not just marking) keeps late-arriving originals in order too.
+    """
+    c = t.claim.c
+    touched = (select(c.billing_npi, c.lineage_ref).where(c.file_sha256.in_(file_shas)).distinct().subquery())
+    multi = (select(c.billing_npi, c.lineage_ref)
+             .join(touched, and_(c.billing_npi == touched.c.billing_npi, c.lineage_ref == touched.c.lineage_ref))
+             .group_by(c.billing_npi, c.lineage_ref).having(func.count() > 1).subquery())
+    rows = conn.execute(
+        select(c.claim_key, c.billing_npi, c.lineage_ref, c.received_date, c.interchange_date, c.load_seq,
+               c.superseded_by)
+        .join(multi, and_(c.billing_npi == multi.c.billing_npi, c.lineage_ref == multi.c.lineage_ref))
+    ).all()
+    lineages: dict[tuple[str, str], list] = defaultdict(list)
+    for row in rows:
+        lineages[(row.billing_npi, row.lineage_ref)].append(row)
+    changes: list[dict] = []
+    newly = 0
+    for versions in lineages.values():
+        versions.sort(key=lambda v: (v.received_date, v.interchange_date or date.min, v.load_seq))
+        current = versions[-1].claim_key
+        for v in versions:
+            want = None if v.claim_key == current else current
+            if v.superseded_by != want:
+                changes.append({"k": v.claim_key, "s": want})
+                newly += v.superseded_by is None and want is not None
+    if changes:
+        stmt = update(t.claim).where(c.claim_key == bindparam("k")).values(superseded_by=bindparam("s"))
+        for chunk in _chunks(changes, BATCH_ROWS):
+            conn.execute(stmt, list(chunk))
+    return newly
+
+
+def _day_totals(conn: Connection, day: date) -> dict:
+    files = conn.scalar(select(func.count()).select_from(t.ingested_file)
+                        .where(t.ingested_file.c.received_date == day))
+    claims = conn.scalar(select(func.count()).select_from(t.claim).where(t.claim.c.received_date == day))
+    lines = conn.scalar(select(func.count()).select_from(t.service_line)
+                        .where(t.service_line.c.received_date == day))
+    return {"day_files": files or 0, "day_claims": claims or 0, "day_lines": lines or 0}
