@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 
 VERSION = {"P": "005010X222A1", "I": "005010X223A2"}
 
@@ -63,6 +64,7 @@ class Claim:
     original_claim_ref: str = ""  # REF*F8
     total_charge: float | None = None  # default: sum of the lines
     claim_dos: date | None = None  # claim-level DTP*472 (837P)
+    billing_name: str = "EXAMPLE RADIATION ONCOLOGY"  # 2010AA NM103
 
 
 @dataclass
@@ -78,15 +80,20 @@ class Interchange:
     version_label: str | None = None
 
 
+# The formatters are cached: a benchmark file repeats the same few charges, units and dates
+# hundreds of thousands of times, and strftime alone was a tenth of the render time.
+@lru_cache(maxsize=8192)
 def _money(x: float) -> str:
     s = f"{x:.2f}".rstrip("0").rstrip(".")
     return s or "0"
 
 
+@lru_cache(maxsize=1024)
 def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else repr(float(x))
 
 
+@lru_cache(maxsize=65536)
 def _d8(d: date) -> str:
     return d.strftime("%Y%m%d")
 
@@ -95,15 +102,22 @@ class _Out:
     def __init__(self, d: Delimiters):
         self.d = d
         self.segments: list[str] = []
+        # id(Line) -> its rendered segments after LX; valid while the rendered claims are alive.
+        self.lines: dict[int, list[str]] = {}
 
     def seg(self, *elements: str) -> None:
         # Trailing empty elements are dropped, as X12 requires.
+        if elements[-1] != "":
+            self.segments.append(self.d.element.join(elements))
+            return
         parts = list(elements)
         while parts and parts[-1] == "":
             parts.pop()
         self.segments.append(self.d.element.join(parts))
 
     def comp(self, *parts: str) -> str:
+        if parts and parts[-1] != "":
+            return self.d.component.join(parts)
         parts_ = list(parts)
         while parts_ and parts_[-1] == "":
             parts_.pop()
@@ -133,26 +147,43 @@ def render_837(ic: Interchange) -> bytes:
     out.seg("PER", "IC", "EDI DESK", "TE", "5555550100")
     out.seg("NM1", "40", "2", "AUDIT RECEIVER", "", "", "", "", "46", ic.receiver)
     hl = 0
+    # The provider and subscriber blocks repeat for every claim of the same provider or patient:
+    # written once per render and reused (large benchmark files hold thousands of claims each).
+    provider_blocks: dict[tuple[str, str], list[str]] = {}
+    subscriber_blocks: dict[tuple[int, bool], list[str]] = {}
     for claim in ic.claims:
         hl += 1
         provider_hl = hl
         out.seg("HL", str(provider_hl), "", "20", "1")
-        out.seg("NM1", "85", "2", "EXAMPLE RADIATION ONCOLOGY", "", "", "", "", "XX", claim.billing_npi)
-        out.seg("N3", "100 MAIN ST")
-        out.seg("N4", "SPRINGFIELD", "IL", "627010001")
-        out.seg("REF", "EI", "371234567")
+        block = provider_blocks.get((claim.billing_name, claim.billing_npi))
+        if block is None:
+            mark = len(out.segments)
+            out.seg("NM1", "85", "2", claim.billing_name, "", "", "", "", "XX", claim.billing_npi)
+            out.seg("N3", "100 MAIN ST")
+            out.seg("N4", "SPRINGFIELD", "IL", "627010001")
+            out.seg("REF", "EI", "371234567")
+            provider_blocks[(claim.billing_name, claim.billing_npi)] = out.segments[mark:]
+        else:
+            out.segments.extend(block)
         p = claim.patient
         sub = p.subscriber or p
         hl += 1
         sub_hl = hl
         has_child = p.subscriber is not None
         out.seg("HL", str(sub_hl), str(provider_hl), "22", "1" if has_child else "0")
-        out.seg("SBR", "P", "" if has_child else "18", "GRP100", "", "", "", "", "", sub.payer_class)
-        out.seg("NM1", "IL", "1", sub.last, sub.first, "", "", "", "MI", sub.member_id)
-        out.seg("N3", "1 ELM ST")
-        out.seg("N4", "SPRINGFIELD", "IL", "627010002")
-        out.seg("DMG", "D8", _d8(sub.birth_date), sub.sex)
-        out.seg("NM1", "PR", "2", sub.payer_name, "", "", "", "", "PI", sub.payer_id)
+        # Keyed by object identity: the claims (and so their patients) live until the render ends.
+        block = subscriber_blocks.get((id(sub), has_child))
+        if block is None:
+            mark = len(out.segments)
+            out.seg("SBR", "P", "" if has_child else "18", "GRP100", "", "", "", "", "", sub.payer_class)
+            out.seg("NM1", "IL", "1", sub.last, sub.first, "", "", "", "MI", sub.member_id)
+            out.seg("N3", "1 ELM ST")
+            out.seg("N4", "SPRINGFIELD", "IL", "627010002")
+            out.seg("DMG", "D8", _d8(sub.birth_date), sub.sex)
+            out.seg("NM1", "PR", "2", sub.payer_name, "", "", "", "", "PI", sub.payer_id)
+            subscriber_blocks[(id(sub), has_child)] = out.segments[mark:]
+        else:
+            out.segments.extend(block)
         if has_child:
             hl += 1
             out.seg("HL", str(hl), str(sub_hl), "23", "0")
@@ -190,9 +221,14 @@ def _claim_loop(out: _Out, kind: str, c: Claim) -> None:
     if c.original_claim_ref:
         out.seg("REF", "F8", c.original_claim_ref)
     if c.diagnoses:
-        first_q, other_q = ("ABK", "ABF")
-        hi = [out.comp(first_q, c.diagnoses[0])] + [out.comp(other_q, code) for code in c.diagnoses[1:]]
-        out.seg("HI", *hi)
+        hi = [out.comp("ABK", c.diagnoses[0])] + [out.comp("ABF", code) for code in c.diagnoses[1:]]
+        if kind == "I":
+            # 837I: the principal diagnosis HI holds only HI01; other diagnoses get their own HI.
+            out.seg("HI", hi[0])
+            if len(hi) > 1:
+                out.seg("HI", *hi[1:])
+        else:
+            out.seg("HI", *hi)
     if kind == "I":
         out.seg("NM1", "71", "1", "ATTENDING", "ALEX", "", "", "", "XX", c.rendering_npi or c.billing_npi)
     elif c.rendering_npi:
@@ -200,6 +236,12 @@ def _claim_loop(out: _Out, kind: str, c: Claim) -> None:
         out.seg("PRV", "PE", "PXC", "2085R0001X")
     for n, line in enumerate(c.lines, start=1):
         out.seg("LX", str(n))
+        # A Line object shared by many claims (the generator reuses them) is rendered once.
+        cached = out.lines.get(id(line))
+        if cached is not None:
+            out.segments.extend(cached)
+            continue
+        mark = len(out.segments)
         proc = out.comp("HC", line.procedure_code, *line.modifiers)
         if kind == "P":
             pointers = out.comp(*[str(x) for x in line.dx_pointers])
@@ -213,3 +255,4 @@ def _claim_loop(out: _Out, kind: str, c: Claim) -> None:
             out.seg("DTP", "472", "D8", _d8(line.date_of_service))
         if line.rendering_npi and kind == "P":
             out.seg("NM1", "82", "1", "RENDERING", "LEE", "", "", "", "XX", line.rendering_npi)
+        out.lines[id(line)] = out.segments[mark:]

@@ -1,0 +1,269 @@
+"""Run every expectation suite over the day's audit views; each failing row is one finding.
+
+Great Expectations 1.x is called directly: an ephemeral context, a pandas dataframe asset, one
+validation per (suite, effective-date window) over the rows whose date of service lies in the
+window, ``result_format=COMPLETE`` with ``unexpected_index_column_names`` so that a failing row
+names its claim and line. A failing rule is a finding, never an exception; a suite that cannot
+be evaluated (bad column, bad kwargs) is broken infrastructure and raises.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import inspect, select
+from sqlalchemy.engine import Engine
+
+from claimaudit.rules.history import read_history
+from claimaudit.rules.reference import in_effect, load_reference
+from claimaudit.rules.suites import Suite, load_suites, ruleset_version, to_gx_suite
+from claimaudit.rules.views import FINDING_COLUMNS, AuditViews, build_views
+
+log = logging.getLogger(__name__)
+
+
+class RuleEvaluationError(RuntimeError):
+    """An expectation could not be evaluated (a suite or view bug, not a billing finding)."""
+
+
+@dataclass
+class SuiteRun:
+    suite: str
+    rows: int  # rows of the view the suite audited (all windows)
+    validations: int  # GX validations run (one per effective-date window with rows)
+    expectations: int
+    failed_expectations: int
+    findings: int
+    seconds: float
+
+
+@dataclass
+class RuleRunResult:
+    findings: list[dict]
+    ruleset_version: str
+    suites: list[SuiteRun] = field(default_factory=list)
+    lines_audited: int = 0
+    seconds: float = 0.0
+    validation_results: list[dict] = field(default_factory=list)  # GX results as JSON dicts
+
+
+class _GX:
+    """One ephemeral GX context with a pandas dataframe asset per audit view.
+
+    Built once per process (``_gx()``): creating a context costs seconds, and it holds no state
+    between validations (batches come in as parameters, results are not stored)."""
+
+    def __init__(self) -> None:
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        self.context = gx.get_context(mode="ephemeral")
+        self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        source = self.context.data_sources.add_pandas("audit_views")
+        self.batch_definitions = {
+            view: source.add_dataframe_asset(view).add_batch_definition_whole_dataframe(f"{view}_whole")
+            for view in ("lines", "claims", "diagnoses")
+        }
+
+    def validate(self, view: str, frame: pd.DataFrame, suite, index_columns: list[str]):
+        batch = self.batch_definitions[view].get_batch(batch_parameters={"dataframe": frame})
+        return batch.validate(suite, result_format={"result_format": "COMPLETE",
+                                                    "unexpected_index_column_names": index_columns})
+
+
+def _condition_columns(cond) -> set[str]:
+    if not isinstance(cond, dict):
+        return set()
+    cols = {cond["column"]["name"]} if "column" in cond else set()
+    for sub in cond.get("conditions", ()):
+        cols |= _condition_columns(sub)
+    return cols
+
+
+def needed_columns(expectations: list[dict], index_columns: list[str]) -> list[str]:
+    """Columns the expectations read. GX filters rows with DataFrame.query, whose cost grows with the
+    frame's width, so each validation gets only these (the views have a hundred-odd columns)."""
+    cols = list(index_columns)
+    for exp in expectations:
+        kw = exp["kwargs"]
+        cols += [kw[k] for k in ("column", "column_A", "column_B") if k in kw]
+        cols += list(kw.get("column_list", ()))
+        cols += sorted(_condition_columns(kw.get("row_condition")))
+    return list(dict.fromkeys(cols))
+
+
+_GX_INSTANCE: _GX | None = None
+
+
+def _gx() -> _GX:
+    global _GX_INSTANCE
+    if _GX_INSTANCE is None:
+        _GX_INSTANCE = _GX()
+    return _GX_INSTANCE
+
+
+def _rows_for(suite: Suite, frame: pd.DataFrame) -> pd.DataFrame:
+    if suite.rows == "all" or frame.empty:
+        return frame
+    return frame[frame[suite.rows].to_numpy(dtype=bool)]
+
+
+def _window(frame: pd.DataFrame, start: date | None, end: date | None) -> pd.DataFrame:
+    if start is None and end is None:
+        return frame  # rules for every date, including lines whose date is missing
+    return frame[in_effect(frame["date_of_service"], start, end)]
+
+
+def _py(value):
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NaT:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.date()
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    try:
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return value
+
+
+def _findings_from(result, frame: pd.DataFrame, index_columns: list[str]) -> list[dict]:
+    meta = result.expectation_config.meta
+    unexpected = result.result.get("unexpected_index_list") or []
+    if not unexpected:
+        return []
+    keys = pd.DataFrame(unexpected)[index_columns].drop_duplicates()
+    for col in index_columns:
+        keys[col] = keys[col].astype(frame[col].dtype)
+    cols = list(dict.fromkeys(index_columns + list(FINDING_COLUMNS)))
+    rows = keys.merge(frame[cols].drop_duplicates(index_columns), on=index_columns, how="left")
+    out = []
+    for rec in rows.to_dict("records"):
+        out.append({
+            "rule_id": meta["rule_id"],
+            "severity": meta["severity"],
+            "claim_key": rec["claim_key"],
+            "claim_id": rec["claim_id"],
+            "line_number": _py(rec.get("line_number")) if "line_number" in index_columns else None,
+            "date_of_service": _py(rec["date_of_service"]),
+            "procedure_code": rec["procedure_code"] or "",
+            "modifiers": rec["modifiers"] or "",
+            "message": meta["message"],
+            "source_file": rec["source_file"],
+            "interchange_control": rec["interchange_control"],
+            "billing_npi": rec["billing_npi"],
+            "payer_class": rec["payer_class"],
+        })
+    return out
+
+
+def _reported_before(engine: Engine, day: date, findings: list[dict]) -> set[tuple]:
+    """(rule_id, claim_key, line_number) already reported on an earlier audit day."""
+    if not findings or not inspect(engine).has_table("audit_finding"):
+        return set()
+    from claimaudit.store.schema import audit_finding as af
+
+    rule_ids = sorted({f["rule_id"] for f in findings})
+    claim_keys = sorted({f["claim_key"] for f in findings})
+    seen: set[tuple] = set()
+    with engine.connect() as conn:
+        for i in range(0, len(claim_keys), 500):
+            stmt = select(af.c.rule_id, af.c.claim_key, af.c.line_number).where(
+                af.c.audit_date < day, af.c.claim_key.in_(claim_keys[i:i + 500]), af.c.rule_id.in_(rule_ids))
+            seen.update((r, k, n) for r, k, n in conn.execute(stmt))
+    return seen
+
+
+def _write_data_docs(gx: _GX, results: list, data_docs_dir: Path, day: date) -> None:
+    """Keep the run's GX validation results (JSON) and, when GX can build them, its Data Docs (HTML)."""
+    data_docs_dir.mkdir(parents=True, exist_ok=True)
+    payload = [r.to_json_dict() for r in results]
+    (data_docs_dir / "validation_results.json").write_text(json.dumps(payload, indent=1, default=str))
+    try:
+        from great_expectations.render.renderer import ValidationResultsPageRenderer
+        from great_expectations.render.view import DefaultJinjaPageView
+
+        for i, r in enumerate(results):
+            doc = ValidationResultsPageRenderer().render(r)
+            html = DefaultJinjaPageView().render(doc)
+            suite = r.suite_name or f"suite{i}"
+            (data_docs_dir / f"{i:02d}_{suite}.html").write_text(html, encoding="utf-8")
+    except Exception as exc:  # the JSON above is the record; HTML is a convenience
+        log.warning("data docs HTML for %s not rendered: %s", day, exc)
+
+
+def run_rules(engine: Engine, audit_date: date, expectations_dir: Path, *,
+              data_docs_dir: Path | None = None) -> RuleRunResult:
+    started = time.perf_counter()
+    expectations_dir = Path(expectations_dir)
+    suites = load_suites(expectations_dir)
+    reference = load_reference(expectations_dir)
+    version = ruleset_version(expectations_dir)
+    history = read_history(engine, audit_date)
+    received = pd.to_datetime(history.lines["received_date"]) == pd.Timestamp(audit_date)
+    if not received.any():  # nothing current arrived (no files, or only voids): nothing to audit
+        return RuleRunResult(findings=[], ruleset_version=version, lines_audited=0,
+                             seconds=round(time.perf_counter() - started, 3))
+    views: AuditViews = build_views(history, reference, audit_date)
+    lines_audited = int(views.lines["received_today"].sum())
+    gx = _gx()
+
+    findings: list[dict] = []
+    runs: list[SuiteRun] = []
+    gx_results = []
+    for suite in suites:
+        t0 = time.perf_counter()
+        frame = _rows_for(suite, views.get(suite.view))
+        index_columns = list(suite.index_columns)
+        suite_findings: list[dict] = []
+        n_rows = n_val = n_failed = 0
+        for (start, end), expectations in suite.windows().items():
+            rows = _window(frame, start, end)
+            if rows.empty:
+                continue
+            n_rows = max(n_rows, len(rows))
+            n_val += 1
+            label = f"{suite.name}[{start or '-'}..{end or '-'}]"
+            gx_suite = to_gx_suite(label, expectations)
+            narrow = rows[needed_columns(expectations, index_columns)].reset_index(drop=True)
+            result = gx.validate(suite.view, narrow, gx_suite, index_columns)
+            gx_results.append(result)
+            for r in result.results:
+                if r.exception_info and r.exception_info.get("raised_exception"):
+                    raise RuleEvaluationError(
+                        f"{suite.path.name}: {r.expectation_config.meta.get('rule_id')} "
+                        f"({r.expectation_config.type}) could not be evaluated: "
+                        f"{r.exception_info.get('exception_message')}")
+                if not r.success:
+                    n_failed += 1
+                    suite_findings.extend(_findings_from(r, rows, index_columns))
+        if suite.report_once:
+            before = _reported_before(engine, audit_date, suite_findings)
+            suite_findings = [f for f in suite_findings
+                              if (f["rule_id"], f["claim_key"], f["line_number"]) not in before]
+        findings.extend(suite_findings)
+        runs.append(SuiteRun(suite.name, n_rows, n_val, len(suite.expectations), n_failed, len(suite_findings),
+                             round(time.perf_counter() - t0, 3)))
+
+    # One finding per (rule, claim, line): several expectations of one rule may flag the same row.
+    unique: dict[tuple, dict] = {}
+    for f in findings:
+        unique.setdefault((f["rule_id"], f["claim_key"], f["line_number"]), f)
+    ordered = sorted(unique.values(), key=lambda f: (f["claim_id"], f["claim_key"], f["line_number"] or 0,
+                                                     f["rule_id"]))
+    result = RuleRunResult(findings=ordered, ruleset_version=version, suites=runs, lines_audited=lines_audited,
+                           seconds=round(time.perf_counter() - started, 3))
+    if data_docs_dir is not None:
+        _write_data_docs(gx, gx_results, Path(data_docs_dir), audit_date)
+    return result

@@ -1,0 +1,273 @@
+"""Audit views: the frames the expectation suites validate.
+
+Columns are generic and derived from the reference data, so a new rule is a new expectation
+over existing columns (or a new code list), not new Python:
+
+line view, one row per current service line of the day's patients:
+  ``in_<list>``                 line belongs to the code list at its date of service
+  ``day_n_<list>``              lines of the list on the patient's same date of service (any claim)
+  ``day_today_n_<list>``        of those, the lines received on the audit day
+  ``day_seq_<list>``            1, 2, ... among those lines: first received first, lines carrying a
+                                repeat-session modifier (list ``modifier_repeat_session``) last
+  ``dup_claim_seq``             1 for the first claim with this patient/code/modifiers/date, 2.. after
+  ``course_*``                  the treatment course (deliveries at most ``course_gap_days`` apart,
+                                planning lines up to ``plan_lookback_days`` before): first/last date,
+                                ``course_delivery_seq``, ``course_fx_ceiling``, ``course_inside``, and
+                                per list ``course_n_``, ``course_units_``, ``course_n_<list>_by_start``
+                                (lines on or before the first delivery), ``course_cumunits_`` (running)
+  ``received_today``, ``touched_day``, ``touched_course``: which rows each suite audits
+claim view, one row per current claim received that day (charges, NPI check digits)
+diagnosis view, one row per diagnosis of those claims
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from claimaudit.rules.history import HistorySlice
+from claimaudit.rules.reference import Reference, ceiling_at, membership, threshold_at
+
+REPEAT_MODIFIER_LIST = "modifier_repeat_session"
+NEOPLASM_LIST = "neoplasm_dx"
+FINDING_COLUMNS = ("claim_key", "claim_id", "date_of_service", "procedure_code", "modifiers", "source_file",
+                   "interchange_control", "billing_npi", "payer_class")
+LINE_ORDER = ["received_date", "claim_id", "claim_key", "line_number"]
+
+
+@dataclass
+class AuditViews:
+    lines: pd.DataFrame
+    claims: pd.DataFrame
+    diagnoses: pd.DataFrame
+
+    def get(self, name: str) -> pd.DataFrame:
+        if name not in ("lines", "claims", "diagnoses"):
+            raise KeyError(f"unknown audit view {name!r}")
+        return getattr(self, name)
+
+
+def build_views(history: HistorySlice, ref: Reference, day: date) -> AuditViews:
+    lines = build_line_view(history.lines, history.diagnoses, ref, day)
+    return AuditViews(lines=lines, claims=build_claim_view(history.claims, lines),
+                      diagnoses=build_diagnosis_view(history.claims, history.diagnoses, lines))
+
+
+# ---------------------------------------------------------------------------------------------- lines
+
+def _line_diagnoses(lines: pd.DataFrame, dx: pd.DataFrame) -> pd.DataFrame:
+    """(claim_key, line_number, dx_order, code): 837P through SV1-07 pointers, 837I every claim code."""
+    dx = dx[["claim_key", "position", "code"]]
+    prof = lines.loc[lines["transaction_type"] == "P", ["claim_key", "line_number", "dx_pointers"]]
+    ptr = prof.assign(position=prof["dx_pointers"].str.split(",")).explode("position")
+    ptr = ptr[ptr["position"].notna() & (ptr["position"] != "")]
+    ptr["position"] = pd.to_numeric(ptr["position"], errors="coerce")
+    ptr = ptr.dropna(subset=["position"])
+    ptr["position"] = ptr["position"].astype("int64")
+    ptr["dx_order"] = ptr.groupby(["claim_key", "line_number"]).cumcount()
+    prof_dx = ptr.merge(dx, on=["claim_key", "position"], how="inner")
+    inst = lines.loc[lines["transaction_type"] != "P", ["claim_key", "line_number"]]
+    inst_dx = inst.merge(dx, on="claim_key", how="inner")
+    inst_dx["dx_order"] = inst_dx["position"]
+    cols = ["claim_key", "line_number", "dx_order", "code"]
+    return pd.concat([prof_dx[cols], inst_dx[cols]], ignore_index=True)
+
+
+def _empty_line_view(lines: pd.DataFrame, ref: Reference) -> pd.DataFrame:
+    out = lines.copy()
+    for name in ref.code_lists:
+        out[f"in_{name}"] = pd.Series(dtype=bool)
+    return out
+
+
+def build_line_view(lines: pd.DataFrame, dx: pd.DataFrame, ref: Reference, day: date) -> pd.DataFrame:
+    df = lines.copy()
+    df["date_of_service"] = pd.to_datetime(df["date_of_service"])
+    df["received_date"] = pd.to_datetime(df["received_date"])
+    df["interchange_date"] = pd.to_datetime(df["interchange_date"])
+    df["units"] = pd.to_numeric(df["units"]).astype("float64")
+    df["line_number"] = df["line_number"].astype("int64")
+    df = df.sort_values(["patient_key", "date_of_service"] + LINE_ORDER, kind="stable").reset_index(drop=True)
+    dos = df["date_of_service"]
+    df["received_today"] = (df["received_date"] == pd.Timestamp(day)).to_numpy()
+    df["dos_days_after_interchange"] = (dos - df["interchange_date"]).dt.days
+
+    # Membership flags per code list at the line's date of service.
+    line_dx = _line_diagnoses(df, dx).merge(df[["claim_key", "line_number", "date_of_service"]],
+                                            on=["claim_key", "line_number"], how="left")
+    line_key = pd.MultiIndex.from_frame(df[["claim_key", "line_number"]])
+    proc_lists, flags = [], {}
+    for name, cl in ref.code_lists.items():
+        if cl.field == "diagnosis":
+            hit = membership(line_dx["code"], line_dx["date_of_service"], cl)
+            keys = pd.MultiIndex.from_frame(line_dx.loc[hit, ["claim_key", "line_number"]])
+            flags[f"in_{name}"] = line_key.isin(keys)
+        else:
+            flags[f"in_{name}"] = membership(df[cl.field], dos, cl)
+            if cl.field == "procedure_code":
+                proc_lists.append(name)
+    df = pd.concat([df, pd.DataFrame(flags, index=df.index)], axis=1)
+
+    # First-listed neoplasm code of each line (for the course's fraction ceiling).
+    if NEOPLASM_LIST in ref.code_lists:
+        neo = line_dx[membership(line_dx["code"], line_dx["date_of_service"], ref.code_lists[NEOPLASM_LIST])]
+        neo = neo.sort_values("dx_order").drop_duplicates(["claim_key", "line_number"])
+        df = df.merge(neo[["claim_key", "line_number", "code"]].rename(columns={"code": "first_neoplasm_dx"}),
+                      on=["claim_key", "line_number"], how="left")
+    else:
+        df["first_neoplasm_dx"] = pd.NA
+
+    df = _add_day_columns(df, proc_lists)
+    _add_duplicate_column(df)
+    df = _add_course_columns(df, ref, proc_lists)
+    return df
+
+
+def _add_day_columns(df: pd.DataFrame, proc_lists: list[str]) -> pd.DataFrame:
+    has_dos = df["date_of_service"].notna()
+    repeat = df[f"in_{REPEAT_MODIFIER_LIST}"] if f"in_{REPEAT_MODIFIER_LIST}" in df else False
+    order = df.assign(_repeat=repeat).sort_values(
+        ["patient_key", "date_of_service", "_repeat"] + LINE_ORDER, kind="stable")
+    day_keys = [order["patient_key"], order["date_of_service"]]
+    new = {}
+    for name in proc_lists:
+        flag = order[f"in_{name}"].astype("int64")
+        new[f"day_n_{name}"] = flag.groupby(day_keys, dropna=False).transform("sum").reindex(df.index)
+        today = (order[f"in_{name}"] & order["received_today"]).astype("int64")
+        new[f"day_today_n_{name}"] = today.groupby(day_keys, dropna=False).transform("sum").reindex(df.index)
+        seq = flag.groupby(day_keys, dropna=False).cumsum().where(order[f"in_{name}"])
+        new[f"day_seq_{name}"] = seq.reindex(df.index)
+    df = pd.concat([df, pd.DataFrame(new, index=df.index)], axis=1)
+    touched = df["received_today"].groupby([df["patient_key"], df["date_of_service"]], dropna=False).transform("any")
+    df["touched_day"] = touched & has_dos | df["received_today"]
+    return df
+
+
+def _add_duplicate_column(df: pd.DataFrame) -> None:
+    keys = ["patient_key", "procedure_code", "modifiers", "date_of_service"]
+    order = df.sort_values(keys + ["received_date", "claim_id", "claim_key"], kind="stable")
+    group = order.groupby(keys, dropna=False, sort=False).ngroup()
+    new_claim = (group != group.shift()) | (order["claim_key"] != order["claim_key"].shift())
+    df["dup_claim_seq"] = new_claim.astype("int64").groupby(group).cumsum().reindex(df.index)
+
+
+def _add_course_columns(df: pd.DataFrame, ref: Reference, proc_lists: list[str]) -> pd.DataFrame:
+    gap_ref = ref.threshold("course_gap_days")
+    delivery_list = gap_ref.extra.get("delivery_list", "imrt_delivery")
+    is_delivery = df[f"in_{delivery_list}"].to_numpy()
+    course_cols = ["course_id", "course_first_dos", "course_last_dos"]
+
+    deliveries = df.loc[is_delivery].sort_values(["patient_key", "date_of_service"] + LINE_ORDER, kind="stable")
+    prev = deliveries.groupby("patient_key")["date_of_service"].shift()
+    gap_days = threshold_at(gap_ref, deliveries["date_of_service"])
+    starts = prev.isna() | ((deliveries["date_of_service"] - prev).dt.days > gap_days)
+    course_no = starts.astype("int64").groupby(deliveries["patient_key"]).cumsum()
+    deliveries = deliveries.assign(_course_no=course_no)
+    courses = deliveries.groupby(["patient_key", "_course_no"], as_index=False).agg(
+        course_first_dos=("date_of_service", "min"), course_last_dos=("date_of_service", "max"))
+    courses["course_id"] = courses["patient_key"] + "|" + courses["course_first_dos"].dt.strftime("%Y-%m-%d")
+    courses["_lookback"] = threshold_at(ref.threshold("plan_lookback_days"), courses["course_first_dos"])
+
+    # Deliveries carry their course; other dated lines join the course they fall in, else the next
+    # course starting within the look-back window.
+    del_course = deliveries[["claim_key", "line_number", "patient_key", "_course_no"]].merge(
+        courses, on=["patient_key", "_course_no"])[["claim_key", "line_number"] + course_cols]
+    others = df.loc[~is_delivery & df["date_of_service"].notna(),
+                    ["claim_key", "line_number", "patient_key", "date_of_service"]]
+    others = others.sort_values("date_of_service", kind="stable")
+    by_start = courses.sort_values("course_first_dos", kind="stable")
+    cols = ["patient_key", "course_first_dos", "course_last_dos", "course_id", "_lookback"]
+    back = pd.merge_asof(others, by_start[cols], left_on="date_of_service", right_on="course_first_dos",
+                         by="patient_key", direction="backward")
+    inside = back["date_of_service"] <= back["course_last_dos"]
+    fwd = pd.merge_asof(others, by_start[cols], left_on="date_of_service", right_on="course_first_dos",
+                        by="patient_key", direction="forward")
+    near = (fwd["course_first_dos"] - fwd["date_of_service"]).dt.days <= fwd["_lookback"]
+    pick_back = inside.fillna(False).to_numpy(dtype=bool)
+    pick_fwd = ~pick_back & near.fillna(False).to_numpy(dtype=bool)
+    attached = pd.concat([back[pick_back], fwd[pick_fwd]], ignore_index=True)
+    assigned = pd.concat([del_course, attached[["claim_key", "line_number"] + course_cols]], ignore_index=True)
+    df = df.merge(assigned, on=["claim_key", "line_number"], how="left")
+
+    in_course = df["course_id"].notna()
+    dos = df["date_of_service"]
+    df["course_inside"] = ((dos > df["course_first_dos"]) & (dos < df["course_last_dos"])).fillna(False).astype(bool)
+    order = df.sort_values(["course_id", "date_of_service"] + LINE_ORDER, kind="stable")
+    grp = order["course_id"]
+    d_flag = order[f"in_{delivery_list}"].astype("int64")
+    new = {"course_delivery_seq": d_flag.groupby(grp).cumsum().where(order[f"in_{delivery_list}"]).reindex(df.index)}
+    for name in proc_lists:
+        flag = order[f"in_{name}"]
+        units = order["units"].fillna(0).where(flag, 0.0)
+        new[f"course_n_{name}"] = flag.astype("int64").groupby(grp).transform("sum").reindex(df.index)
+        new[f"course_units_{name}"] = units.groupby(grp).transform("sum").reindex(df.index)
+        by_start_flag = (flag & (order["date_of_service"] <= order["course_first_dos"])).astype("int64")
+        new[f"course_n_{name}_by_start"] = by_start_flag.groupby(grp).transform("sum").reindex(df.index)
+        new[f"course_cumunits_{name}"] = units.groupby(grp).cumsum().reindex(df.index)
+    df = pd.concat([df, pd.DataFrame(new, index=df.index)], axis=1)
+
+    # Fraction ceiling from the first-listed neoplasm of the course's first delivery.
+    first = df.loc[df["course_delivery_seq"] == 1, ["course_id", "first_neoplasm_dx", "course_first_dos"]]
+    first = first.drop_duplicates("course_id")
+    first = first.assign(course_fx_ceiling=ceiling_at(first["first_neoplasm_dx"], first["course_first_dos"],
+                                                      ref.ceilings).to_numpy())
+    df = df.merge(first[["course_id", "course_fx_ceiling"]], on="course_id", how="left")
+    df.loc[~in_course, "course_fx_ceiling"] = np.nan
+    touched = df["received_today"].groupby(df["course_id"]).transform("any")
+    df["touched_course"] = touched.reindex(df.index).fillna(False).astype(bool) & in_course
+    return df
+
+
+# ---------------------------------------------------------------------------------------------- claims
+
+def npi_check_digit_ok(npi: str) -> bool:
+    """NPI check digit: Luhn over the 80840 card-issuer prefix plus the ten digits."""
+    if len(npi) != 10 or not npi.isdigit():
+        return False
+    digits = [int(ch) for ch in "80840" + npi]
+    total = 0
+    for i, d in enumerate(reversed(digits)):
+        if i % 2 == 1:
+            d *= 2
+            d = d - 9 if d > 9 else d
+        total += d
+    return total % 10 == 0
+
+
+def _npi_valid(values: pd.Series) -> pd.Series:
+    # A few hundred distinct NPIs per day: check each once, map the result.
+    uniq = {v: npi_check_digit_ok(v) for v in values.dropna().unique()}
+    return values.map(uniq)
+
+
+def build_claim_view(claims: pd.DataFrame, lines: pd.DataFrame) -> pd.DataFrame:
+    df = claims.copy()
+    today = lines[lines["received_today"]]
+    per_claim = today.groupby("claim_key").agg(line_charge=("charge", lambda s: s.fillna(0).sum()),
+                                               date_of_service=("date_of_service", "min"))
+    df = df.merge(per_claim, left_on="claim_key", right_index=True, how="left")
+    df["total_charge_cents"] = (pd.to_numeric(df["total_charge"]) * 100).round().astype("Float64")
+    df["line_charge_cents"] = (df["line_charge"].fillna(0) * 100).round().astype("Float64")
+    df["billing_npi_valid"] = _npi_valid(df["billing_npi"]).astype(bool)
+    # Rendering NPIs: the claim's 2310B and every line's 2420A; empty means not given.
+    rendering = pd.concat([df[["claim_key", "rendering_npi"]], today[["claim_key", "rendering_npi"]]])
+    rendering = rendering[rendering["rendering_npi"].fillna("") != ""]
+    bad = rendering.loc[~_npi_valid(rendering["rendering_npi"]).astype(bool), "claim_key"]
+    df["rendering_npi_valid"] = ~df["claim_key"].isin(bad)
+    df["procedure_code"] = ""
+    df["modifiers"] = ""
+    df["date_of_service"] = pd.to_datetime(df["date_of_service"])
+    return df
+
+
+def build_diagnosis_view(claims: pd.DataFrame, dx: pd.DataFrame, lines: pd.DataFrame) -> pd.DataFrame:
+    claim_view_cols = ["claim_key", "claim_id", "billing_npi", "payer_class", "source_file", "interchange_control"]
+    df = dx.merge(claims[claim_view_cols], on="claim_key", how="inner")
+    first_dos = lines[lines["received_today"]].groupby("claim_key")["date_of_service"].min()
+    df["date_of_service"] = pd.to_datetime(df["claim_key"].map(first_dos).astype("datetime64[ns]"))
+    df["procedure_code"] = ""
+    df["modifiers"] = ""
+    return df

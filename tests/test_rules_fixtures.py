@@ -1,0 +1,55 @@
+"""Per rule id: the trigger extract yields exactly the expected finding(s) and no other rule fires;
+the corrected twin yields no finding at all."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "rules"))
+
+from claimaudit.rules.catalogue import rule_catalogue
+from claimaudit.settings import EXPECTATIONS_DIR
+from _harness import audit, fixture_ids, keyed, load_extract, load_spec, sqlite_engine
+
+CATALOGUE_MD = Path("/work/shared/rules/77386-rules.md")
+RULE_IDS = sorted(rule_catalogue(EXPECTATIONS_DIR))
+
+
+def test_every_catalogued_rule_has_a_fixture():
+    assert fixture_ids() == RULE_IDS
+
+
+@pytest.mark.skipif(not CATALOGUE_MD.exists(), reason="shared rule catalogue not mounted")
+def test_suites_cover_the_shared_catalogue_exactly():
+    text = CATALOGUE_MD.read_text()
+    rows = dict(re.findall(r"^\| ((?:R77|DQ-)[A-Z0-9-]+) \| (error|warning) \|", text, re.M))
+    catalogue = rule_catalogue(EXPECTATIONS_DIR)
+    assert {k: v["severity"] for k, v in catalogue.items()} == rows
+
+
+@pytest.mark.parametrize("rule_id", fixture_ids())
+def test_trigger_yields_exactly_its_findings(rule_id, tmp_path):
+    spec = load_spec(rule_id)
+    engine = sqlite_engine(tmp_path)
+    load_extract(engine, rule_id, "trigger", spec.trigger())
+    result = audit(engine, spec.AUDIT_DAY)
+    expected = {(rule_id, claim_id, line) for claim_id, line in spec.EXPECTED}
+    assert keyed(result.findings) == expected
+    catalogue = rule_catalogue(EXPECTATIONS_DIR)[rule_id]
+    for f in result.findings:
+        assert f["severity"] == catalogue["severity"]
+        assert f["message"] == catalogue["message"]
+
+
+@pytest.mark.parametrize("rule_id", fixture_ids())
+def test_clean_twin_yields_no_finding(rule_id, tmp_path):
+    spec = load_spec(rule_id)
+    engine = sqlite_engine(tmp_path)
+    load_extract(engine, rule_id, "clean", spec.clean())
+    result = audit(engine, spec.AUDIT_DAY)
+    assert keyed(result.findings) == set()
+    assert result.lines_audited > 0
