@@ -81,7 +81,7 @@ def claims_audit_nightly():
     def find_files(day: dict) -> list[str]:
         from claimaudit import pipeline
 
-        return pipeline.discover_files(day["audit_date"])
+        return pipeline.begin_day(day["audit_date"])
 
     @task(map_index_template="{{ path.rsplit('/', 1)[-1] }}")
     def parse_file(path: str, day: dict) -> dict:
@@ -89,12 +89,13 @@ def claims_audit_nightly():
 
         return pipeline.parse_file(path, day["audit_date"])
 
-    # none_failed: an empty inbox day skips parse_file, and that day is still audited and reported.
+    # Reads what parse_file staged rather than its XCom: an empty inbox day expands parse_file over
+    # nothing (skipped), and with none_failed that day is still audited and reported.
     @task(trigger_rule="none_failed")
-    def load_history(parsed: list[dict], day: dict) -> dict:
+    def load_history(day: dict) -> dict:
         from claimaudit import pipeline
 
-        return pipeline.load_history(list(parsed or []), day["audit_date"])
+        return pipeline.load_history(day["audit_date"])
 
     @task
     def run_rules(day: dict, loaded: dict) -> dict:
@@ -103,11 +104,10 @@ def claims_audit_nightly():
         return pipeline.run_rules(day["audit_date"])
 
     @task
-    def write_findings(day: dict, rules: dict, loaded: dict, parsed: list[dict], run_id=None) -> dict:
+    def write_findings(day: dict, rules: dict, loaded: dict, run_id=None) -> dict:
         from claimaudit import pipeline
 
-        return pipeline.write_findings(day["audit_date"], run_id, rules, loaded, list(parsed or []),
-                                       day["started_at"])
+        return pipeline.write_findings(day["audit_date"], run_id, rules, loaded, day["started_at"])
 
     @task(retries=3, retry_delay=timedelta(minutes=10))
     def send_summary(day: dict, written: dict, run_id=None) -> str:
@@ -125,9 +125,10 @@ def claims_audit_nightly():
     day = resolve_day()
     files = find_files(day)
     parsed = parse_file.partial(day=day).expand(path=files)
-    loaded = load_history(parsed, day)
+    loaded = load_history(day)
+    parsed >> loaded
     rules = run_rules(day, loaded)
-    written = write_findings(day, rules, loaded, parsed)
+    written = write_findings(day, rules, loaded)
     send_summary(day, written)
 
 

@@ -69,6 +69,13 @@ def discover_files(audit_date: date | str, settings: Settings | None = None) -> 
     return files
 
 
+def begin_day(audit_date: date | str, settings: Settings | None = None) -> list[str]:
+    """Start a day's audit: drop what an interrupted earlier run staged, then list the files."""
+    s = _settings(settings)
+    shutil.rmtree(s.staging_dir / _day(audit_date).isoformat(), ignore_errors=True)
+    return discover_files(audit_date, s)
+
+
 def parse_file(path: str, audit_date: date | str, settings: Settings | None = None) -> dict:
     """Parse one received file into rows and stage them. A file with rejected parts is copied to
     quarantine; its sound transaction sets are still staged and audited."""
@@ -92,13 +99,15 @@ def parse_file(path: str, audit_date: date | str, settings: Settings | None = No
         shutil.copy2(src, quarantine_path)
         for r in result.rejections:
             log.warning("rejected: %s (copied to %s)", r.message(), quarantine_path)
-    staged = s.staging_dir / day.isoformat() / f"{result.file_sha256}.pkl"
+    # Keyed by file name (unique in the day's folder): the same bytes may arrive under two names.
+    staged = s.staging_dir / day.isoformat() / "files" / f"{src.name}.pkl"
     staged.parent.mkdir(parents=True, exist_ok=True)
     tmp = staged.with_suffix(".tmp")
     with open(tmp, "wb") as fh:
         pickle.dump(result, fh, protocol=pickle.HIGHEST_PROTOCOL)
     os.replace(tmp, staged)  # atomic: a half-written stage is never read
     summary = {
+        "audit_date": day.isoformat(),
         "source_file": src.name,
         "staged": str(staged),
         "size_bytes": len(data),
@@ -108,9 +117,29 @@ def parse_file(path: str, audit_date: date | str, settings: Settings | None = No
         "rejections": [r.message() for r in result.rejections],
         "seconds": round(time.perf_counter() - t0, 3),
     }
+    _write_json(staged.with_name(src.name + ".json"), summary)  # the manifest load_history reads
     log.info("parsed %s: %d claims, %d lines, %d rejection(s)", src.name, summary["claims"], summary["lines"],
              len(summary["rejections"]))
     return summary
+
+
+def _write_json(path: Path, obj) -> None:
+    import json
+
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(obj, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def staged_files(audit_date: date | str, settings: Settings | None = None) -> list[dict]:
+    """The parse summaries staged for a day, in file-name order."""
+    import json
+
+    folder = _settings(settings).staging_dir / _day(audit_date).isoformat() / "files"
+    if not folder.is_dir():
+        return []
+    items = [json.loads(p.read_text()) for p in folder.glob("*.json")]
+    return sorted(items, key=lambda item: item["source_file"])
 
 
 def _unreadable(name: str, data: bytes, reason: str):
@@ -124,12 +153,13 @@ def _unreadable(name: str, data: bytes, reason: str):
                   segment_position=None, segment_id="", reason=reason)])
 
 
-def load_history(parsed: list[dict], audit_date: date | str, settings: Settings | None = None) -> dict:
+def load_history(audit_date: date | str, settings: Settings | None = None) -> dict:
     """Add the day's staged rows to the claim history (duplicates skipped, replacements applied)."""
     from claimaudit.store.history import load_results
 
     s = _settings(settings)
     day = _day(audit_date)
+    parsed = staged_files(day, s)
     results, quarantine, sizes = [], {}, {}
     for item in parsed:
         with open(item["staged"], "rb") as fh:
@@ -140,6 +170,8 @@ def load_history(parsed: list[dict], audit_date: date | str, settings: Settings 
         sizes[result.file_sha256] = item.get("size_bytes", 0)
     engine = _engine(s)
     counts = load_results(engine, results, day, quarantine_paths=quarantine, file_sizes=sizes)
+    counts["files_received"] = len(parsed)
+    counts["rejected_parts"] = sum(len(p["rejections"]) for p in parsed)
     log.info("history for %s: %s", day, counts)
     return counts
 
@@ -168,8 +200,8 @@ def run_rules(audit_date: date | str, settings: Settings | None = None) -> dict:
     }
 
 
-def write_findings(audit_date: date | str, run_id: str, rules: dict, loaded: dict, parsed: list[dict],
-                   started_at: datetime | str, settings: Settings | None = None) -> dict:
+def write_findings(audit_date: date | str, run_id: str, rules: dict, loaded: dict, started_at: datetime | str,
+                   settings: Settings | None = None) -> dict:
     """Replace the day's findings and audit_run row in one transaction, then drop the staging."""
     from claimaudit.store.findings import replace_day
 
@@ -180,11 +212,11 @@ def write_findings(audit_date: date | str, run_id: str, rules: dict, loaded: dic
     if isinstance(started_at, str):
         started_at = datetime.fromisoformat(started_at)
     stats = {
-        "files": len(parsed),
+        "files": int(loaded.get("files_received", 0)),
         # day_* count the day's own claims even when a rerun finds them already loaded.
         "claims": int(loaded.get("day_claims", loaded.get("claims", 0))),
         "lines": int(loaded.get("day_lines", rules.get("lines_audited", 0))),
-        "rejections": int(loaded.get("rejections", sum(len(p["rejections"]) for p in parsed))),
+        "rejections": int(loaded.get("rejections", loaded.get("rejected_parts", 0))),
     }
     engine = _engine(s)
     summary = replace_day(engine, audit_date=day, run_id=run_id, ruleset_version=rules["ruleset_version"],
@@ -238,11 +270,13 @@ def audit_day(audit_date: date | str, settings: Settings | None = None, run_id: 
     day = _day(audit_date)
     started = datetime.now(timezone.utc)
     run_id = run_id or f"local__{started.strftime('%Y%m%dT%H%M%S')}__{day.isoformat()}"
-    parsed = [parse_file(p, day, s) for p in discover_files(day, s)]
-    loaded = load_history(parsed, day, s)
+    files = begin_day(day, s)
+    for path in files:
+        parse_file(path, day, s)
+    loaded = load_history(day, s)
     rules = run_rules(day, s)
-    summary = write_findings(day, run_id, rules, loaded, parsed, started, s)
+    summary = write_findings(day, run_id, rules, loaded, started, s)
     message = build_digest(day, s)
     outbox = str(write_outbox(message, day, s)) if message is not None else ""
-    return {"audit_date": day.isoformat(), "run_id": run_id, "files": len(parsed), "loaded": loaded,
+    return {"audit_date": day.isoformat(), "run_id": run_id, "files": len(files), "loaded": loaded,
             "rules": {k: v for k, v in rules.items() if k != "staged"}, "summary": summary, "outbox": outbox}
