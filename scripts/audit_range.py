@@ -5,7 +5,9 @@
 Runs ``claims_audit_nightly`` once per day, oldest first, in this process (the first run pays
 Airflow's start-up; later days are fast). Honours AUDIT_INBOX and AUDIT_DB_URL. Days already
 audited with the current ruleset are skipped unless --reprocess (so an interrupted backfill
-resumes). Needs AIRFLOW_HOME with a migrated metadata DB: ``scripts/bootstrap.sh`` makes one.
+resumes); a re-audited day prints the findings that are new or resolved versus its previous
+results and appends them to var/reports/finding-changes.csv. Needs AIRFLOW_HOME with a
+migrated metadata DB: ``scripts/bootstrap.sh`` makes one.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quiet-airflow", action="store_true", default=True)
     args = ap.parse_args(argv)
 
+    from claimaudit.changes import ChangeLog, changes_csv_path
     from claimaudit.console import print_range_summary
     from claimaudit.rangerun import completed_days, days_between, run_range
     from claimaudit.rules.suites import ruleset_version
@@ -75,10 +78,12 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"the DAG run for {day} ended in state {state!r}; later days were not audited")
         from claimaudit.store.findings import day_summary
 
-        return day_summary(engine, day).total_findings
+        return len(day_summary(engine, day).findings)
 
-    report = run_range(days, run_day, skip=skip)
+    changes = ChangeLog(engine, changes_csv_path(settings.var_dir))
+    report = run_range(days, changes.track(run_day), skip=skip, note=changes.note)
     print_range_summary(engine, settings, args.start, args.end, seconds=report.seconds)
+    changes.print_report()
     return 0
 
 

@@ -2,7 +2,10 @@
 
     claimaudit generate --from 2025-06-02 --to 2025-06-13     sample extracts into the inbox
     claimaudit migrate                                       create/upgrade the report DB
-    claimaudit audit --from D1 --to D2 [--reprocess]         audit days without Airflow
+    claimaudit audit --from D1 --to D2 [--reprocess]         audit days without Airflow; days already
+                                                             audited with the current ruleset are skipped
+                                                             unless --reprocess; prints what a re-audit
+                                                             changed (new, resolved findings)
     claimaudit summary --from D1 --to D2                     print what was found
     claimaudit catalogue [--check]                           write docs/rule-catalogue.md
 
@@ -36,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("migrate", help="create or upgrade the report DB schema (AUDIT_DB_URL)")
     a = sub.add_parser("audit", help="audit days in date order without Airflow")
     _range(a)
-    a.add_argument("--reprocess", action="store_true")
+    a.add_argument("--reprocess", action="store_true", help="re-audit days already audited with this ruleset")
     s = sub.add_parser("summary", help="print the findings of a range of days")
     _range(s)
     c = sub.add_parser("catalogue", help="write the rule catalogue page from the suites' metadata")
@@ -80,14 +83,18 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "audit":
         from claimaudit import pipeline
+        from claimaudit.changes import ChangeLog, changes_csv_path
         from claimaudit.rangerun import completed_days, days_between, run_range
         from claimaudit.rules.suites import ruleset_version
 
         days = days_between(args.start, args.end)
         skip = set() if args.reprocess else completed_days(
             engine, ruleset_version(settings.expectations_dir), args.start, args.end)
-        report = run_range(days, lambda d: pipeline.audit_day(d, settings)["summary"]["findings"], skip=skip)
+        changes = ChangeLog(engine, changes_csv_path(settings.var_dir))
+        run_day = changes.track(lambda d: pipeline.audit_day(d, settings)["summary"]["findings"])
+        report = run_range(days, run_day, skip=skip, note=changes.note)
         print_range_summary(engine, settings, args.start, args.end, seconds=report.seconds)
+        changes.print_report()
         return 0
     if args.command == "summary":
         print_range_summary(engine, settings, args.start, args.end)

@@ -45,9 +45,10 @@ class RangeReport:
 
 
 def run_range(days: list[date], run_day: Callable[[date], int], *, skip: set[date] = frozenset(),
-              out: TextIO = sys.stdout) -> RangeReport:
+              out: TextIO = sys.stdout, note: Callable[[date], str] | None = None) -> RangeReport:
     """Call ``run_day(day) -> findings`` for each day not in ``skip``, printing progress:
-    day n of m, findings so far, rate. Stops at the first failing day (later days depend on it)."""
+    day n of m, findings so far, rate, and ``note(day)`` when given (what the re-audit changed).
+    Stops at the first failing day (later days depend on it)."""
     report = RangeReport()
     todo = [d for d in days if d not in skip]
     report.skipped = [d for d in days if d in skip]
@@ -63,7 +64,9 @@ def run_range(days: list[date], run_day: Callable[[date], int], *, skip: set[dat
         width = 30
         filled = int(width * n / len(todo))
         bar = "#" * filled + "-" * (width - filled)
+        extra = note(day) if note else ""
         print(f"[{bar}] day {n} of {len(todo)}  {day}  {time.perf_counter() - t_day:5.1f}s  "
-              f"findings so far {report.findings}  {n / elapsed * 60:5.1f} days/min", file=out, flush=True)
+              f"findings so far {report.findings}  {n / elapsed * 60:5.1f} days/min"
+              + (f"  {extra}" if extra else ""), file=out, flush=True)
     report.seconds = time.perf_counter() - t0
     return report

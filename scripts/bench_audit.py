@@ -1,0 +1,359 @@
+#!/usr/bin/env python
+"""End-to-end benchmark of the nightly audit: one day against growing history, and a one-shot month.
+
+    python scripts/bench_audit.py [--db sqlite,postgresql] [--history 100000,300000,1000000]
+                                  [--day-lines 50000] [--oneshot-lines 1000000] [--skip-days]
+                                  [--skip-oneshot] [--full-history] [--work var/bench] [--json FILE]
+
+Data: claimaudit.samples.generator writes business days of about ``--day-lines`` service lines
+each (patients_per_day = day_lines / 2), from 2025-06-02, as many days as the largest history
+needs plus one. The inbox is cached under ``--work`` and reused by later runs.
+
+Day scenario, per database: history grows in one report DB. For each history size H the days
+before the audited day (together >= H lines) are loaded with the pipeline's own steps
+``parse_file`` + ``load_history`` (no rules: ``--full-history`` runs the whole audit for them
+instead), then the next day is audited with the pipeline's steps in DAG order: parse_file per
+file, load_history, rules (claimaudit.rules.runner.run_rules, as pipeline.run_rules calls it, so
+its phases can be timed), write_findings, build_digest + write_outbox.
+
+One-shot scenario, per database: the files of the first ``--oneshot-lines`` lines of the window
+are linked into a single inbox day and audited in a fresh report DB (a month onboarded at once).
+
+Every load and every audit runs in its own child process (as Airflow runs each task), so the peak
+RSS printed is that step's own. PostgreSQL: a scratch database on 127.0.0.1:5432 is created with
+psycopg and dropped afterwards. Targets (issue 8): day of 50k lines against 1M history <= 60 s,
+one-shot 1M <= 120 s, peak RSS <= 2 GiB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "include"))
+
+FIRST_DAY = date(2025, 6, 2)
+ONESHOT_DAY = date(2025, 8, 1)  # after every generated day: the one-shot inbox folder
+PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
+TARGETS = {"day_1M_s": 60.0, "oneshot_s": 120.0, "rss_mib": 2048.0}
+
+
+# ------------------------------------------------------------------------------------------- child side
+
+def _settings(cfg: dict):
+    from claimaudit.settings import Settings
+
+    return Settings.from_env({"AUDIT_INBOX": cfg["inbox"], "AUDIT_VAR_DIR": cfg["var_dir"],
+                              "AUDIT_DB_URL": cfg["db_url"]})
+
+
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def _parse_day(pipeline, day: date, s) -> tuple[float, int]:
+    t0 = time.perf_counter()
+    files = pipeline.begin_day(day, s)
+    for path in files:
+        pipeline.parse_file(path, day, s)
+    return time.perf_counter() - t0, len(files)
+
+
+def child_load(cfg: dict) -> dict:
+    """History days: parse + load only (or the whole audit with full_history)."""
+    from claimaudit import pipeline
+
+    s = _settings(cfg)
+    parse_s = load_s = 0.0
+    lines = 0
+    for text in cfg["days"]:
+        day = date.fromisoformat(text)
+        if cfg.get("full_history"):
+            lines += pipeline.audit_day(day, s)["loaded"]["day_lines"]
+            continue
+        seconds, _ = _parse_day(pipeline, day, s)
+        parse_s += seconds
+        t0 = time.perf_counter()
+        loaded = pipeline.load_history(day, s)
+        load_s += time.perf_counter() - t0
+        lines += loaded["day_lines"]
+        shutil.rmtree(s.staging_dir / text, ignore_errors=True)  # write_findings drops it in a real run
+    return {"days": len(cfg["days"]), "lines": lines, "parse_s": parse_s, "load_s": load_s,
+            "rss_mib": _peak_rss_mib()}
+
+
+def child_audit(cfg: dict) -> dict:
+    """One day through the pipeline's steps, each timed."""
+    import pickle
+
+    from claimaudit import pipeline
+    from claimaudit.rules.runner import run_rules
+
+    s = _settings(cfg)
+    day = date.fromisoformat(cfg["day"])
+    started = datetime.now(timezone.utc)
+    total0 = time.perf_counter()
+    parse_s, n_files = _parse_day(pipeline, day, s)
+
+    t0 = time.perf_counter()
+    loaded = pipeline.load_history(day, s)
+    load_s = time.perf_counter() - t0
+
+    # pipeline.run_rules, unrolled to keep the runner's phase timings.
+    t0 = time.perf_counter()
+    engine = pipeline._engine(s)
+    result = run_rules(engine, day, s.expectations_dir, data_docs_dir=s.data_docs_dir / day.isoformat())
+    staged = s.staging_dir / day.isoformat() / "findings.pkl"
+    staged.parent.mkdir(parents=True, exist_ok=True)
+    with open(staged, "wb") as fh:
+        pickle.dump(result.findings, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    rules = {"staged": str(staged), "findings": len(result.findings), "ruleset_version": result.ruleset_version,
+             "lines_audited": result.lines_audited}
+    rules_s = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    pipeline.write_findings(day, f"bench__{day.isoformat()}", rules, loaded, started, s)
+    findings_s = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    message = pipeline.build_digest(day, s)
+    if message is not None:
+        pipeline.write_outbox(message, day, s)
+    email_s = time.perf_counter() - t0
+    total_s = time.perf_counter() - total0
+    return {
+        "day": day.isoformat(), "files": n_files, "lines": loaded["day_lines"], "claims": loaded["day_claims"],
+        "lines_audited": result.lines_audited, "history_rows": result.history_rows,
+        "findings": len(result.findings), "parse_s": parse_s, "load_s": load_s, "rules_s": rules_s,
+        "rule_stages": result.stages, "suites": {r.suite: r.seconds for r in result.suites},
+        "findings_s": findings_s, "email_s": email_s, "total_s": total_s,
+        "lines_per_s": loaded["day_lines"] / total_s if total_s else 0.0, "rss_mib": _peak_rss_mib(),
+    }
+
+
+# ------------------------------------------------------------------------------------------ parent side
+
+def run_child(kind: str, cfg: dict) -> dict:
+    proc = subprocess.run([sys.executable, __file__, "--child", kind, json.dumps(cfg)], cwd=ROOT,
+                          stdout=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"{kind} step failed (exit {proc.returncode}); its stderr is above")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def prepare_inbox(work: Path, day_lines: int, days: int) -> tuple[Path, list[tuple[str, int, list[str]]]]:
+    """Generate (or reuse) the window; returns the inbox and (day, lines, files) per business day."""
+    from claimaudit.samples.calendar import BusinessDays
+    from claimaudit.samples.generator import generate
+
+    patients = max(1, day_lines // 2)
+    end = BusinessDays(FIRST_DAY)[days - 1]
+    inbox = work / f"inbox-p{patients}-{FIRST_DAY.isoformat()}-{end.isoformat()}"
+    manifest_path = inbox / "manifest.json"
+    if not manifest_path.exists():
+        shutil.rmtree(inbox, ignore_errors=True)
+        t0 = time.perf_counter()
+        generate(inbox, FIRST_DAY, end, patients_per_day=patients)
+        print(f"generated {inbox.name} in {time.perf_counter() - t0:.1f} s", flush=True)
+    else:
+        print(f"reusing {inbox.name}", flush=True)
+    manifest = json.loads(manifest_path.read_text())
+    out = []
+    for text, info in sorted(manifest["days"].items()):
+        out.append((text, info["lines"], [f["path"] for f in info["files"]]))
+    return inbox, out
+
+
+class Database:
+    """A report DB for one scenario: a SQLite file, or a scratch PostgreSQL database."""
+
+    def __init__(self, kind: str, folder: Path, label: str):
+        self.kind = kind
+        self.folder = folder
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        if kind == "sqlite":
+            self.url = f"sqlite:///{folder / 'audit.db'}"
+            self.name = ""
+        else:
+            import psycopg
+
+            self.name = f"claimaudit_bench_{label}_{os.getpid()}"
+            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{self.name}"')
+                conn.execute(f'CREATE DATABASE "{self.name}"')
+            self.url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{self.name}"
+
+    def size_mib(self) -> float:
+        if self.kind == "sqlite":
+            return sum(p.stat().st_size for p in self.folder.glob("audit.db*")) / 2**20
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN) as conn:
+            return conn.execute("SELECT pg_database_size(%s)", (self.name,)).fetchone()[0] / 2**20
+
+    def drop(self) -> None:
+        if self.kind == "postgresql":
+            import psycopg
+
+            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _cfg(inbox: Path, db: Database) -> dict:
+    return {"inbox": str(inbox), "var_dir": str(db.folder / "var"), "db_url": db.url}
+
+
+def bench_days(kind: str, inbox: Path, days, sizes: list[int], work: Path, full_history: bool) -> list[dict]:
+    db = Database(kind, work / f"{kind}-days", "days")
+    rows = []
+    try:
+        loaded_upto = 0  # days[:loaded_upto] are in the history
+        history_lines = 0
+        for size in sizes:
+            k = loaded_upto
+            while k < len(days) - 1 and history_lines + sum(d[1] for d in days[loaded_upto:k]) < size:
+                k += 1
+            todo = [d[0] for d in days[loaded_upto:k]]
+            load = {"parse_s": 0.0, "load_s": 0.0, "rss_mib": 0.0, "lines": 0}
+            if todo:
+                load = run_child("load", {**_cfg(inbox, db), "days": todo, "full_history": full_history})
+                history_lines += load["lines"]
+                print(f"  [{kind}] history +{len(todo)} day(s), {load['lines']} lines: parse {load['parse_s']:.1f} s, "
+                      f"load {load['load_s']:.1f} s, peak RSS {load['rss_mib']:.0f} MiB", flush=True)
+            audit = run_child("audit", {**_cfg(inbox, db), "day": days[k][0]})
+            audit.update(db=kind, scenario=f"day vs {size // 1000}k", history_lines=history_lines,
+                         history_load=load, db_mib=db.size_mib())
+            rows.append(audit)
+            _print_audit(audit)
+            history_lines += audit["lines"]
+            loaded_upto = k + 1
+    finally:
+        db.drop()
+    return rows
+
+
+def bench_oneshot(kind: str, inbox: Path, days, lines: int, work: Path) -> dict:
+    db = Database(kind, work / f"{kind}-oneshot", "oneshot")
+    try:
+        one = db.folder / "inbox" / ONESHOT_DAY.isoformat()
+        one.mkdir(parents=True)
+        total = 0
+        for _day, n, files in days:
+            if total >= lines:
+                break
+            for rel in files:
+                src = inbox / rel
+                dst = one / src.name
+                if not dst.exists():  # the redelivered duplicate has the same name on its later day
+                    os.link(src, dst)
+            total += n
+        audit = run_child("audit", {"inbox": str(db.folder / "inbox"), "var_dir": str(db.folder / "var"),
+                                    "db_url": db.url, "day": ONESHOT_DAY.isoformat()})
+        audit.update(db=kind, scenario=f"one-shot {total // 1000}k", history_lines=0, db_mib=db.size_mib())
+        _print_audit(audit)
+        return audit
+    finally:
+        db.drop()
+
+
+def _print_audit(a: dict) -> None:
+    st = a["rule_stages"]
+    print(f"  [{a['db']}] {a['scenario']}: day {a['day']} {a['lines']} lines ({a['files']} files), history slice "
+          f"{a['history_rows']} rows, {a['findings']} findings | parse {a['parse_s']:.1f} s, load {a['load_s']:.1f} s, "
+          f"rules {a['rules_s']:.1f} s (read {st.get('read_history', 0):.1f}, views {st.get('views', 0):.1f}, "
+          f"gx init {st.get('gx_context', 0):.1f}, suites {st.get('suites', 0):.1f}, "
+          f"data docs {st.get('data_docs', 0):.1f}), findings write {a['findings_s']:.1f} s, "
+          f"email {a['email_s']:.1f} s | total {a['total_s']:.1f} s, {a['lines_per_s']:.0f} lines/s, "
+          f"peak RSS {a['rss_mib']:.0f} MiB", flush=True)
+    print("      suites: " + ", ".join(f"{k} {v:.1f}" for k, v in a["suites"].items()), flush=True)
+
+
+def _table(rows: list[dict]) -> str:
+    head = ("| db | scenario | history lines | day lines | slice rows | findings | parse s | load s | "
+            "read s | views s | suites s | docs s | write s | email s | total s | lines/s | peak RSS MiB |")
+    out = [head, "|" + "---|" * (head.count("|") - 1)]
+    for a in rows:
+        st = a["rule_stages"]
+        out.append(f"| {a['db']} | {a['scenario']} | {a['history_lines']:,} | {a['lines']:,} | {a['history_rows']:,} | "
+                   f"{a['findings']:,} | {a['parse_s']:.1f} | {a['load_s']:.1f} | {st.get('read_history', 0):.1f} | "
+                   f"{st.get('views', 0):.1f} | {st.get('suites', 0):.1f} | {st.get('data_docs', 0):.1f} | "
+                   f"{a['findings_s']:.1f} | {a['email_s']:.1f} | {a['total_s']:.1f} | {a['lines_per_s']:,.0f} | "
+                   f"{a['rss_mib']:.0f} |")
+    return "\n".join(out)
+
+
+def _verdict(rows: list[dict], sizes: list[int]) -> list[str]:
+    notes = []
+    for a in rows:
+        over = a["rss_mib"] > TARGETS["rss_mib"]
+        if a["scenario"].startswith("one-shot"):
+            ok = a["total_s"] <= TARGETS["oneshot_s"] and not over
+            notes.append(f"{a['db']} {a['scenario']}: {a['total_s']:.1f} s (target {TARGETS['oneshot_s']:.0f}), "
+                         f"{a['rss_mib']:.0f} MiB -> {'OK' if ok else 'MISSED'}")
+        elif sizes and a["scenario"] == f"day vs {max(sizes) // 1000}k":
+            ok = a["total_s"] <= TARGETS["day_1M_s"] and not over
+            notes.append(f"{a['db']} {a['scenario']}: {a['total_s']:.1f} s (target {TARGETS['day_1M_s']:.0f}), "
+                         f"{a['rss_mib']:.0f} MiB -> {'OK' if ok else 'MISSED'}")
+    return notes
+
+
+def main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        import logging
+
+        logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+        fn = {"load": child_load, "audit": child_audit}[sys.argv[2]]
+        print(json.dumps(fn(json.loads(sys.argv[3]))))
+        return 0
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--db", default="sqlite,postgresql", help="comma list of sqlite, postgresql")
+    ap.add_argument("--history", default="100000,300000,1000000", help="history sizes in lines, ascending")
+    ap.add_argument("--day-lines", type=int, default=50_000)
+    ap.add_argument("--oneshot-lines", type=int, default=1_000_000)
+    ap.add_argument("--skip-days", action="store_true")
+    ap.add_argument("--skip-oneshot", action="store_true")
+    ap.add_argument("--full-history", action="store_true", help="audit every history day (slow) instead of "
+                                                                "parse + load only")
+    ap.add_argument("--work", type=Path, default=ROOT / "var" / "bench")
+    ap.add_argument("--json", type=Path, help="also write every measurement to this file")
+    args = ap.parse_args()
+
+    kinds = [k.strip() for k in args.db.split(",") if k.strip()]
+    sizes = sorted(int(x) for x in args.history.split(",") if x.strip()) if not args.skip_days else []
+    # Enough business days for the largest history plus the audited day (and for the one-shot).
+    n_days = max(max(sizes + [0]), 0 if args.skip_oneshot else args.oneshot_lines) // args.day_lines + 2
+    args.work.mkdir(parents=True, exist_ok=True)
+    print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}", flush=True)
+    inbox, days = prepare_inbox(args.work, args.day_lines, n_days)
+    if "postgresql" in kinds:
+        subprocess.run(["bash", str(ROOT / "scripts" / "start_postgres.sh")], check=True)
+
+    rows: list[dict] = []
+    for kind in kinds:
+        if sizes:
+            rows += bench_days(kind, inbox, days, sizes, args.work, args.full_history)
+        if not args.skip_oneshot:
+            rows.append(bench_oneshot(kind, inbox, days, args.oneshot_lines, args.work))
+    print()
+    print(_table(rows))
+    for note in _verdict(rows, sizes):
+        print(note)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
