@@ -177,3 +177,43 @@ def test_empty_day_is_audited_and_written_to_outbox(tmp_path, monkeypatch):
     with engine_for(os.environ["AUDIT_DB_URL"]).connect() as conn:
         row = conn.execute(select(audit_run).where(audit_run.c.audit_date == date(2025, 6, 8))).one()
     assert (row.files, row.claims, row.findings) == (0, 0, 0)
+
+
+def test_smtp_outage_fails_only_the_send_and_resend_delivers(audit_env, smtp_server, monkeypatch):
+    """SMTP down: the send task fails (Airflow retries it), the findings stay committed; once the
+    server is back, `make resend` (scripts/resend_digest.py) delivers the same digest."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        dead_port = s.getsockname()[1]
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps({
+        "conn_type": "smtp", "host": "127.0.0.1", "port": dead_port,
+        "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "claims-audit@example.org",
+                  "retry_limit": 0, "timeout": 5},
+    }))
+    logical = datetime.combine(DAY + timedelta(days=1), time(2, 0), tzinfo=timezone.utc)
+    dag_run = load_dag().test(logical_date=logical, run_conf={"audit_date": DAY.isoformat()})
+    assert "failed" in str(dag_run.state).lower()
+    states = {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
+    assert "failed" in states["send_summary"].lower()
+    assert "success" in states["write_findings"].lower()
+    findings, run, _ = finding_rows(os.environ["AUDIT_DB_URL"])
+    assert len(findings) == 2 and run.status == "complete" and run.email_sent_at is None
+
+    env = dict(os.environ)
+    env["AIRFLOW_CONN_SMTP_DEFAULT"] = json.dumps({
+        "conn_type": "smtp", "host": smtp_server.host, "port": smtp_server.port,
+        "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "claims-audit@example.org"},
+    })
+    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "resend_digest.py"), "--date", DAY.isoformat()],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "resent" in out.stdout
+    msg = smtp_server.wait_for(1, timeout=20)[0]
+    assert msg["Subject"] == "77386 audit 2025-06-03: 2 errors, 0 warnings, 1 file rejected"
+    _, run_after, _ = finding_rows(os.environ["AUDIT_DB_URL"])
+    assert run_after.email_sent_at is not None
