@@ -7,7 +7,9 @@ Writes an 837P of ``--lines`` service lines with claimaudit.samples.x12_writer (
 claim, IMRT course codes), then reports for our parser: MB/s, service lines/s (best of
 ``--repeat``) and peak traced memory; for pyx12's X12ContextReader extraction the same on a
 slice of ``--pyx12-lines`` lines (it is too slow for the full file); and the speed ratio.
-Memory is also measured at half the size, to show it grows with the rows kept, not the text.
+Memory is also measured at half the size, and the rows' own size is measured on their own, to show
+that peak memory is the rows kept plus the file text (one byte per byte), not a segment list.
+A CPU reference (time of ``sum(range(10**7))``) is printed so that load on the machine can be judged.
 """
 
 from __future__ import annotations
@@ -63,6 +65,23 @@ def peak_memory(fn) -> tuple[int, object]:
     return peak, out
 
 
+def cpu_reference() -> float:
+    return best_time(lambda: sum(range(10**7)), 3)
+
+
+def rows_size(lines: int) -> int:
+    """Traced bytes of the rows alone: parse, then drop everything but the ParseResult."""
+    data = generate(lines)
+    gc.collect()
+    tracemalloc.start()
+    result = parse_bytes(data, "bench.837")
+    gc.collect()
+    size, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    del result
+    return size
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lines", type=int, default=100_000)
@@ -70,6 +89,7 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
 
+    print(f"CPU reference: sum(range(10**7)) in {cpu_reference():.3f} s (best of 3)")
     data = generate(args.lines)
     mb = len(data) / 1e6
     result = parse_bytes(data, "bench.837")
@@ -78,10 +98,16 @@ def main() -> int:
     peak, _ = peak_memory(lambda: parse_bytes(data, "bench.837"))
     half = generate(args.lines // 2)
     peak_half, _ = peak_memory(lambda: parse_bytes(half, "bench.837"))
-    print(f"file: {args.lines:,} service lines, {len(result.claims):,} claims, {mb:.1f} MB")
-    print(f"claimaudit  : {t:.2f} s  {mb / t:6.1f} MB/s  {args.lines / t:10,.0f} lines/s  "
-          f"peak {peak / 1e6:.0f} MB (half size: {peak_half / 1e6:.0f} MB; "
-          f"{(peak - peak_half) / (args.lines / 2):.0f} bytes per extra line, input text included)")
+    del result
+    rows_full, rows_half = rows_size(args.lines), rows_size(args.lines // 2)
+    print(f"file: {args.lines:,} service lines, {args.lines // 5:,} claims, {mb:.1f} MB")
+    print(f"claimaudit  : {t:.2f} s  {mb / t:6.1f} MB/s  {args.lines / t:10,.0f} lines/s")
+    print(f"memory      : peak {peak / 1e6:.1f} MB = rows {rows_full / 1e6:.1f} MB + file text {mb:.1f} MB "
+          f"+ {(peak - rows_full) / 1e6 - mb:.1f} MB working set")
+    print(f"  half size : peak {peak_half / 1e6:.1f} MB = rows {rows_half / 1e6:.1f} MB + file text {len(half) / 1e6:.1f} MB "
+          f"+ {(peak_half - rows_half - len(half)) / 1e6:.1f} MB working set; "
+          f"{(peak - peak_half) / (args.lines / 2):.0f} bytes per extra line, of which rows "
+          f"{(rows_full - rows_half) / (args.lines / 2):.0f} and text {len(data) / args.lines:.0f}")
 
     small = generate(args.pyx12_lines)
     text = small.decode("latin-1")

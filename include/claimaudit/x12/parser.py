@@ -16,6 +16,7 @@ from claimaudit.model import ParseResult, Rejection
 from claimaudit.x12 import dates
 from claimaudit.x12.segments import InterchangeText, iter_interchanges
 from claimaudit.x12.transaction import (
+    SegmentCursor,
     TransactionContext,
     TransactionRejected,
     TransactionRows,
@@ -147,34 +148,37 @@ def _read_interchange(ic: InterchangeText, position: int, result: ParseResult) -
     if ic.header is None:
         reject("interchange", "", "", 0, "ISA", ic.problem)
         return position + 1
-    segs = ic.segments
+    cur = SegmentCursor(ic.segments)
     fields = ic.header.fields
     isa13 = fields[13]
+    el = ic.header.delimiters.element
     if ic.problem:
-        last = len(segs) - 1
+        n = cur.drain()
+        last = n - 1
+        last_id = cur.last.split(el, 1)[0]
         reason = (f"interchange {isa13} is incomplete: {ic.problem} (last segment read: "
-                  f"{segs[last].split(ic.header.delimiters.element, 1)[0]}); the file is truncated or cut")
-        reject("interchange", isa13, "", last, segs[last].split(ic.header.delimiters.element, 1)[0], reason)
-        return position + len(segs)
+                  f"{last_id}); the file is truncated or cut")
+        reject("interchange", isa13, "", last, last_id, reason)
+        return position + n
 
-    d = ic.header.delimiters
-    el = d.element
     sender = fields[6].strip()
     receiver = fields[8].strip()
     isa_date = dates.yymmdd(fields[9])
-    n = len(segs)
     accepted: list[TransactionRows] = []
     rejections: list[Rejection] = []
     groups = 0
-    k = 1
     problem: tuple[int, str, str] | None = None  # interchange-level (index, segment id, reason)
-
-    while k < n:
-        f = segs[k].split(el)
+    cur.next()  # the ISA
+    while True:
+        seg = cur.next()
+        if seg is None:
+            break
+        k = cur.k - 1
+        f = seg.split(el)
         sid = f[0]
         if sid == "GS":
             groups += 1
-            k = _read_group(segs, k, f, ic, sender, receiver, isa_date, result, position, accepted, rejections)
+            _read_group(cur, k, f, ic, sender, receiver, isa_date, result, position, accepted, rejections)
             continue
         if sid == "IEA":
             iea01, iea02 = f[1] if len(f) > 1 else "", f[2] if len(f) > 2 else ""
@@ -182,13 +186,12 @@ def _read_interchange(ic: InterchangeText, position: int, result: ParseResult) -
                 problem = (k, "IEA", f"IEA02 control number {iea02!r} does not match ISA13 {isa13!r}")
             elif not (iea01.isdigit() and int(iea01) == groups):
                 problem = (k, "IEA", f"IEA01 says {iea01 or '(blank)'} functional groups but the interchange has {groups}")
-            k += 1
             break
         if sid == "TA1":  # interchange acknowledgment request: allowed between groups
-            k += 1
             continue
         problem = (k, sid, f"segment {sid} outside any functional group (GS..GE)")
         break
+    n = cur.drain()
     if problem is not None:
         index, seg_id, reason = problem
         reject("interchange", isa13, "", index, seg_id, f"interchange {isa13} rejected: {reason}")
@@ -202,9 +205,9 @@ def _read_interchange(ic: InterchangeText, position: int, result: ParseResult) -
     return position + n
 
 
-def _read_group(segs, k, gs, ic: InterchangeText, sender, receiver, isa_date, result: ParseResult, position,
-                accepted: list, rejections: list) -> int:
-    """Read GS..GE starting at ``segs[k]``; appends to ``accepted``/``rejections``; returns the next index."""
+def _read_group(cur: SegmentCursor, gs_index: int, gs: list[str], ic: InterchangeText, sender, receiver, isa_date,
+                result: ParseResult, position, accepted: list, rejections: list) -> None:
+    """Read GS..GE, the GS being already read at ``gs_index``; appends to ``accepted``/``rejections``."""
     el = ic.header.delimiters.element
     isa13 = ic.header.fields[13]
     gs06 = gs[6] if len(gs) > 6 else ""
@@ -223,17 +226,16 @@ def _read_group(segs, k, gs, ic: InterchangeText, sender, receiver, isa_date, re
     group_rejections: list[Rejection] = []
     count = 0
     problem: tuple[int, str, str] | None = None
-    gs_index = k
-    n = len(segs)
-    k += 1
     while True:
-        if k >= n:
-            problem = (n - 1, segs[n - 1].split(el, 1)[0], "the interchange ends inside the group (no GE)")
+        seg = cur.next()
+        if seg is None:
+            problem = (cur.k - 1, cur.last.split(el, 1)[0], "the interchange ends inside the group (no GE)")
             break
-        sid = segs[k].split(el, 1)[0]
+        k = cur.k - 1
+        sid = seg.split(el, 1)[0]
         if sid == "ST":
             count += 1
-            k, out = read_transaction(segs, k, ctx)
+            out = read_transaction(seg, cur, ctx)
             if isinstance(out, TransactionRejected):
                 group_rejections.append(Rejection(
                     result.source_file, result.file_sha256, "transaction", isa13, out.transaction_control,
@@ -244,22 +246,29 @@ def _read_group(segs, k, gs, ic: InterchangeText, sender, receiver, isa_date, re
                 group_rows.append(out)
             continue
         if sid == "GE":
-            f = segs[k].split(el)
+            f = seg.split(el)
             ge01, ge02 = f[1] if len(f) > 1 else "", f[2] if len(f) > 2 else ""
             if ge02 != gs06:
                 problem = (k, "GE", f"GE02 control number {ge02!r} does not match GS06 {gs06!r}")
             elif not (ge01.isdigit() and int(ge01) == count):
                 problem = (k, "GE", f"GE01 says {ge01 or '(blank)'} transaction sets but the group has {count}")
-            k += 1
             break
         if sid in ("GS", "IEA", "ISA"):
             problem = (k, sid, f"group {gs06} has no GE before this {sid} segment")
+            cur.push_back(seg)
             break
         problem = (k, sid, f"segment {sid} between transaction sets (outside ST..SE)")
-        while k < n and segs[k].split(el, 1)[0] not in ("GE", "GS", "IEA"):
-            k += 1
-        if k < n and segs[k].split(el, 1)[0] == "GE":
-            k += 1
+        # Resume after the group's GE, or at the next GS / IEA.
+        while True:
+            seg = cur.next()
+            if seg is None:
+                break
+            sid = seg.split(el, 1)[0]
+            if sid == "GE":
+                break
+            if sid == "GS" or sid == "IEA":
+                cur.push_back(seg)
+                break
         break
     if problem is not None:
         index, seg_id, reason = problem
@@ -267,7 +276,6 @@ def _read_group(segs, k, gs, ic: InterchangeText, sender, receiver, isa_date, re
             result.source_file, result.file_sha256, "group", isa13, "", position + index + 1, seg_id,
             f"functional group {gs06} (GS at segment {position + gs_index + 1}) rejected: {reason}",
         ))
-        return k
+        return
     accepted.extend(group_rows)
     rejections.extend(group_rejections)
-    return k

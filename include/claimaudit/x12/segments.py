@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import chain
 
 from claimaudit.x12.delimiters import Delimiters, IsaHeader, read_isa
 
@@ -19,6 +20,9 @@ from claimaudit.x12.delimiters import Delimiters, IsaHeader, read_isa
 # as delimiters.
 _LAYOUT = " \t\r\n"
 _ISA_CANDIDATE = re.compile(r"(?<![A-Za-z0-9])ISA(?=[^A-Za-z0-9 \t\r\n])")
+# Segments are split about this many characters at a time, so that memory holds one block of
+# segment strings, not the whole file's (a 100,000-line file has over 600,000 segments).
+BLOCK_CHARS = 1 << 20
 
 
 @dataclass(slots=True)
@@ -27,8 +31,39 @@ class InterchangeText:
 
     header: IsaHeader | None  # None when the ISA could not be read
     problem: str  # why the ISA is unreadable or the interchange is incomplete; "" when sound
-    segments: list[str]  # segments[0] is the ISA; empty when the header is unreadable
     ended_by: str  # "IEA", "ISA" (next interchange began first) or "EOF"
+    text: str = ""  # the (layout-normalised) file text and the stretch [start, stop) of this interchange
+    start: int = 0
+    stop: int = 0
+
+    @property
+    def segments(self) -> Iterator[str]:
+        """A fresh iterator over the segments (the ISA first), split block by block; empty when unreadable."""
+        if self.header is None:
+            return iter(())
+        return iter_segments(self.text, self.start, self.stop, self.header.delimiters)
+
+
+def iter_segments(text: str, start: int, stop: int, d: Delimiters) -> Iterator[str]:
+    """The segments of ``text[start:stop]``, as ``split_segments`` gives them, without holding them all."""
+    return chain.from_iterable(_segment_blocks(text, start, stop, d))
+
+
+def _segment_blocks(text: str, start: int, stop: int, d: Delimiters) -> Iterator[list[str]]:
+    term = d.segment
+    pos = start
+    while pos < stop:
+        end = pos + BLOCK_CHARS
+        if end >= stop:
+            end = stop
+        else:
+            # Cut after a terminator, so that no segment straddles two blocks.
+            cut = text.rfind(term, pos, end)
+            if cut < 0:
+                cut = text.find(term, end, stop)
+            end = stop if cut < 0 else cut + 1
+        yield split_segments(text[pos:end], d)
+        pos = end
 
 
 def _end_pattern(d: Delimiters) -> re.Pattern[str]:
@@ -38,6 +73,20 @@ def _end_pattern(d: Delimiters) -> re.Pattern[str]:
 
 def split_segments(chunk: str, d: Delimiters) -> list[str]:
     term = d.segment
+    if term not in "\r\n" and "\r" not in chunk:
+        # Fast path for the usual "~\\n" layout: split on terminator and newline together (no copy),
+        # when every terminator and every newline belong to such a pair and no blanks need stripping.
+        segs = chunk.split(term + "\n")
+        pairs = len(segs) - 1
+        last = segs[-1]
+        if pairs and chunk.count("\n") == pairs and chunk.count(term) == pairs + (last[-1:] == term) \
+                and " " + term not in chunk and "\n " not in chunk and "\t" not in chunk \
+                and chunk[:1] not in (" ", "\t"):
+            if last[-1:] == term:
+                segs[-1] = last = last[:-1]
+            if last.endswith(" ") or "" in segs:
+                return [s for s in (seg.strip(_LAYOUT) for seg in segs) if s]
+            return segs
     if term not in "\r\n":
         chunk = chunk.replace("\r", "").replace("\n", "")
     segs = chunk.split(term)
@@ -55,10 +104,13 @@ def iter_interchanges(text: str) -> Iterator[tuple[int, InterchangeText]]:
     first = _next_readable_isa(text, 0)
     if first is not None:
         header = read_isa(text, first)
-        if header.delimiters.segment not in "\r\n" and ("\n" in text or "\r" in text):
+        if header.delimiters.segment not in "\r\n" and ("\n" in text or "\r" in text) \
+                and not _newlines_follow_terminators(text, first, header.delimiters.segment):
             # Newlines are layout here: drop them all at once, so that a segment id that was
             # hard-wrapped ("I\nEA") is still found. Offsets then index the layout-free text.
             # The banner before the first ISA keeps its newlines so its last word does not run into "ISA".
+            # (When every newline directly follows a terminator, no id can be wrapped: each block
+            # drops its own newlines in split_segments, and the file text is not copied.)
             text = text[:first] + text[first:].replace("\r", "").replace("\n", "")
     pos = 0
     n = len(text)
@@ -71,7 +123,7 @@ def iter_interchanges(text: str) -> Iterator[tuple[int, InterchangeText]]:
         if isinstance(header, str):
             # Unreadable header: it spans up to the next ISA candidate that reads, or the end.
             nxt = _next_readable_isa(text, m.end())
-            yield start, InterchangeText(None, header, [], "EOF" if nxt is None else "ISA")
+            yield start, InterchangeText(None, header, "EOF" if nxt is None else "ISA")
             if nxt is None:
                 return
             pos = nxt
@@ -83,16 +135,13 @@ def iter_interchanges(text: str) -> Iterator[tuple[int, InterchangeText]]:
         if end_m is not None and end_m.group(1) == "IEA":
             stop = text.find(d.segment, end_m.end())
             stop = n if stop < 0 else stop + 1
-            segs = split_segments(text[start:stop], d)
-            yield start, InterchangeText(header, "", segs, "IEA")
+            yield start, InterchangeText(header, "", "IEA", text, start, stop)
             pos = stop
         elif end_m is not None:  # another ISA before this one's IEA
-            segs = split_segments(text[start:end_m.start() + 1], d)
-            yield start, InterchangeText(header, "no IEA before the next ISA", segs, "ISA")
+            yield start, InterchangeText(header, "no IEA before the next ISA", "ISA", text, start, end_m.start() + 1)
             pos = end_m.start() + 1
         else:
-            segs = split_segments(text[start:], d)
-            yield start, InterchangeText(header, "the file ends before the IEA", segs, "EOF")
+            yield start, InterchangeText(header, "the file ends before the IEA", "EOF", text, start, n)
             return
 
 
@@ -101,3 +150,13 @@ def _next_readable_isa(text: str, pos: int) -> int | None:
         if not isinstance(read_isa(text, m.start()), str):
             return m.start()
     return None
+
+
+def _newlines_follow_terminators(text: str, first: int, term: str) -> bool:
+    """True when every CR and LF after ``first`` sits right after a terminator (``~\\n``, ``~\\r\\n``)."""
+    if text.find("\r", first) < 0:  # the common case, LF only: two counts
+        return text.count("\n", first) == text.count(term + "\n", first)
+    lf = text.count("\n", first)
+    cr = text.count("\r", first)
+    return (lf == text.count(term + "\n", first) + text.count(term + "\r\n", first)
+            and cr == text.count(term + "\r", first))

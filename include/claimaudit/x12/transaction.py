@@ -9,7 +9,7 @@ LX opens a service line (2400); SVD opens its adjudication (2430), whose DTP is 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from claimaudit.model import Claim, Diagnosis, Envelope, ServiceLine
 from claimaudit.x12 import dates
@@ -38,6 +38,9 @@ class TransactionContext:
     group_control: str
     version: str  # GS08
     delimiters: Delimiters
+    # Parsed SV1/SV2 and DTP texts by segment text (valid for these delimiters).
+    service_cache: dict = field(default_factory=dict)
+    date_cache: dict = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -83,50 +86,145 @@ def _el(f: list[str], i: int) -> str:
     return f[i] if len(f) > i else ""
 
 
-def skip_transaction(segs: list[str], k: int, element: str) -> int:
-    """Index to resume at after a rejected transaction set: after its SE, or at the next envelope segment."""
-    n = len(segs)
-    while k < n:
-        sid = segs[k].split(element, 1)[0]
-        if sid == "SE":
-            return k + 1
-        if sid in _ENVELOPE_IDS:
-            return k
-        k += 1
-    return n
+class SegmentCursor:
+    """Reads an interchange's segments one by one, with one segment of push-back.
 
-
-def read_transaction(segs: list[str], start: int, ctx: TransactionContext):
-    """Read the transaction set whose ST is ``segs[start]``.
-
-    Returns (index after it, TransactionRows | TransactionRejected). Never raises on bad input.
+    ``k`` is the index of the next segment (0 = the ISA); ``last`` the last segment read.
+    The transaction reader iterates ``it`` directly in its hot loop and updates ``k``/``last``.
     """
+
+    __slots__ = ("it", "k", "back", "last")
+
+    def __init__(self, segments):
+        self.it = iter(segments)
+        self.k = 0
+        self.back: str | None = None
+        self.last = ""
+
+    def next(self) -> str | None:
+        seg = self.back
+        if seg is not None:
+            self.back = None
+        else:
+            seg = next(self.it, None)
+            if seg is None:
+                return None
+        self.k += 1
+        self.last = seg
+        return seg
+
+    def push_back(self, seg: str) -> None:
+        self.back = seg
+        self.k -= 1
+
+    def drain(self) -> int:
+        """Read to the end; returns the interchange's segment count."""
+        if self.back is not None:
+            self.next()
+        k = self.k
+        last = None
+        for last in self.it:
+            k += 1
+        if last is not None:
+            self.last = last
+        self.k = k
+        return k
+
+
+def skip_transaction(cur: SegmentCursor, element: str, first: str | None = None) -> None:
+    """Resume after a rejected transaction set: after its SE, or at (pushed back) the next envelope segment.
+
+    ``first``, when given, is the segment just read (it is examined first, as it may be the SE).
+    """
+    seg = first if first is not None else cur.next()
+    while seg is not None:
+        sid = seg.split(element, 1)[0]
+        if sid == "SE":
+            return
+        if sid in _ENVELOPE_IDS:
+            cur.push_back(seg)
+            return
+        seg = cur.next()
+
+
+def read_transaction(st_seg: str, cur: SegmentCursor, ctx: TransactionContext):
+    """Read the transaction set whose ST ``st_seg`` was just read from ``cur``.
+
+    Returns TransactionRows | TransactionRejected, ``cur`` left after the set. Never raises on bad input.
+    """
+    start = cur.k - 1
     el = ctx.delimiters.element
-    st = segs[start].split(el)
+    st = st_seg.split(el)
     st01, st02 = _el(st, 1), _el(st, 2)
     if st01 != "837":
         name = TRANSACTION_NAMES.get(st01, "")
         what = f"transaction set {st01 or '(blank)'}" + (f" ({name})" if name else "")
-        end = skip_transaction(segs, start + 1, el)
-        return end, TransactionRejected(start, "ST", st02, f"{what} is not an 837 health care claim (ST01)")
+        skip_transaction(cur, el)
+        return TransactionRejected(start, "ST", st02, f"{what} is not an 837 health care claim (ST01)")
     try:
-        end, rows = _read_837(segs, start, st02, ctx)
+        return _read_837(cur, start, st02, ctx)
     except StructuralError as e:
-        if e.segment_id == "SE":
-            end = e.index + 1
+        if e.segment_id != "SE":
+            # The segments between the error and the one read last hold no SE or envelope segment
+            # (the first of those closes the claim), so the scan resumes at the one read last.
+            current = cur.last
+            sid = current.split(el, 1)[0]
+            if sid in _ENVELOPE_IDS and cur.k - 1 == e.index and e.segment_id not in _ENVELOPE_IDS:
+                pass  # consumed: the offending segment itself is skipped
+            else:
+                skip_transaction(cur, el, current)
+        return TransactionRejected(e.index, e.segment_id, st02, e.reason)
+
+
+_MISS = object()
+_CACHE_LIMIT = 20_000  # distinct SV1/SV2/DTP texts remembered per transaction context
+
+
+def _service(seg: str, el: str, co: str, cache: dict):
+    """SV1/SV2 text -> (id, code, modifiers, charge, units, basis, SV1-05, revenue, pointers, problem);
+    None when the segment id is not exactly SV1 or SV2. Cached: the same text repeats across lines."""
+    f = seg.split(el)
+    sid = f[0]
+    if sid != "SV1" and sid != "SV2":
+        value = None
+    else:
+        if len(f) < 8:
+            f = f + _PAD
+        if sid == "SV1":
+            _, proc, charge, basis, units, pos, _, pointers = f[:8]
+            revenue = ""
+            if co in pointers:
+                pointers = ",".join(p for p in pointers.split(co) if p)
         else:
-            end = skip_transaction(segs, e.index, el)
-            if end == e.index and e.segment_id not in _ENVELOPE_IDS:
-                end = e.index + 1
-        return end, TransactionRejected(e.index, e.segment_id, st02, e.reason)
-    return end, rows
+            _, revenue, proc, charge, basis, units = f[:6]
+            pos = pointers = ""
+        parts = proc.split(co)
+        problem = ""
+        if len(parts) == 1 and len(proc) > 2:
+            problem = _component_problem(f"{sid} procedure", proc, co)
+        value = (sid, parts[1] if len(parts) > 1 else "",
+                 ",".join(m for m in parts[2:6] if m) if len(parts) > 2 else "",
+                 dates.number(charge), dates.number(units), basis, pos, revenue, pointers, problem)
+    if len(cache) >= _CACHE_LIMIT:
+        cache.clear()
+    cache[seg] = value
+    return value
 
 
-def _read_837(segs: list[str], start: int, st02: str, ctx: TransactionContext):
+def _line_date(seg: str, el: str, cache: dict):
+    """DTP text -> (date text, date) when it is a DTP*472 with a value, else None. Cached."""
+    f = seg.split(el)
+    value = (f[3], dates.first_day(f[3])) if f[0] == "DTP" and len(f) > 3 and f[1] == "472" else None
+    if len(cache) >= _CACHE_LIMIT:
+        cache.clear()
+    cache[seg] = value
+    return value
+
+
+def _read_837(cur: SegmentCursor, start: int, st02: str, ctx: TransactionContext):
     d = ctx.delimiters
     el = d.element
     co = d.component
-    n = len(segs)
 
     claims: list[Claim] = []
     lines: list[ServiceLine] = []
@@ -146,6 +244,7 @@ def _read_837(segs: list[str], start: int, st02: str, ctx: TransactionContext):
     ordinal = 0
 
     draft: _ClaimDraft | None = None
+    draft_lines_append = None
     state = 0  # 0: no claim, 1: 2300/2310 claim, 2: 2320/2330 other payer, 3: 2400 line
     # The open service line, as locals: hot path.
     ln_index = -1
@@ -156,171 +255,208 @@ def _read_837(segs: list[str], start: int, st02: str, ctx: TransactionContext):
     ln_adj = False
     ln_sv_k = -1
 
-    k = start + 1
-    while k < n:
-        f = segs[k].split(el)
-        sid = f[0]
-        if state == 3:
-            if sid == "DTP":
-                if ln_dos is None and not ln_adj and len(f) > 3 and f[1] == "472":
-                    ln_dos = f[3]
-                k += 1
-                continue
-            if sid == "LX" or sid == "SV1" or sid == "SV2":
+    # Hot path: dispatch on the first three characters; segments are split only when read.
+    # Prefixes that may start a segment the line loop (state 3) acts on besides DTP/LX/SV1/SV2,
+    # and those any other state acts on; everything else (N3, N4, PRV, REF, ...) is skipped unsplit.
+    lx_ = "LX" + el
+    closers = {"CLM", "IEA", "ISA", "HL", "SE", "ST", "GE", "GS", "LX", "NM1", "SVD"}
+    closers.update(i + el for i in ("HL", "SE", "ST", "GE", "GS"))
+    relevant = closers | {"DMG", "SBR", "SV1", "SV2", "DTP", "HI", "HI" + el, "REF", lx_}
+    sv_cache = ctx.service_cache
+    sv_get = sv_cache.get
+    dtp_cache = ctx.date_cache
+    dtp_get = dtp_cache.get
+
+    k = start
+    seg = cur.last  # the ST, should the interchange end right after it
+    it = cur.it
+    try:
+        for k, seg in enumerate(it, start + 1):
+            h = seg[:3]
+            if state == 3:
+                if h == "DTP":
+                    if ln_dos is None and not ln_adj:
+                        v = dtp_get(seg, _MISS)
+                        if v is _MISS:
+                            v = _line_date(seg, el, dtp_cache)
+                        if v is not None:
+                            ln_dos = v
+                    continue
+                if h == lx_:
+                    if ln_sv is None:
+                        raise StructuralError(ln_index, "LX", f"service line LX*{ln_no} has no SV1 or SV2")
+                    draft_lines_append((ln_index, ln_no, ln_sv, ln_dos, ln_rend, ln_sv_k))
+                    ln_no = seg[3:]
+                    if el in ln_no:
+                        ln_no = ln_no.split(el, 1)[0]
+                    ln_index, ln_sv, ln_dos, ln_rend, ln_adj = k, None, None, "", False
+                    continue
+                if h == "SV1" or h == "SV2":
+                    v = sv_get(seg, _MISS)
+                    if v is _MISS:
+                        v = _service(seg, el, co, sv_cache)
+                    if v is not None:
+                        if ln_sv is not None:
+                            raise StructuralError(k, v[0], f"second {v[0]} in service line LX*{ln_no}")
+                        ln_sv, ln_sv_k = v, k
+                    continue
+                if h not in closers:
+                    continue
+                f = seg.split(el)
+                sid = f[0]
                 if sid == "LX":
                     if ln_sv is None:
                         raise StructuralError(ln_index, "LX", f"service line LX*{ln_no} has no SV1 or SV2")
-                    draft.lines.append((ln_index, ln_no, ln_sv, ln_dos, ln_rend, ln_sv_k))
+                    draft_lines_append((ln_index, ln_no, ln_sv, ln_dos, ln_rend, ln_sv_k))
                     ln_index, ln_no, ln_sv, ln_dos, ln_rend, ln_adj = k, _el(f, 1), None, None, "", False
-                elif ln_sv is not None:
-                    raise StructuralError(k, sid, f"second {sid} in service line LX*{ln_no}")
+                    continue
+                if sid == "NM1":
+                    if not ln_adj and len(f) > 1 and f[1] == "82":
+                        ln_rend = _el(f, 9)
+                    continue
+                if sid == "SVD":
+                    ln_adj = True
+                    continue
+                if sid == "CLM" or sid == "HL" or sid == "SE" or sid in _ENVELOPE_IDS:
+                    if ln_sv is None:
+                        raise StructuralError(ln_index, "LX", f"service line LX*{ln_no} has no SV1 or SV2")
+                    draft_lines_append((ln_index, ln_no, ln_sv, ln_dos, ln_rend, ln_sv_k))
+                    # fall through to the claim-closing code below
                 else:
-                    ln_sv, ln_sv_k = f, k
-                k += 1
-                continue
-            if sid == "NM1":
-                if not ln_adj and len(f) > 1 and f[1] == "82":
-                    ln_rend = _el(f, 9)
-                k += 1
-                continue
-            if sid == "SVD":
-                ln_adj = True
-                k += 1
-                continue
-            if sid == "CLM" or sid == "HL" or sid == "SE" or sid in _ENVELOPE_IDS:
-                if ln_sv is None:
-                    raise StructuralError(ln_index, "LX", f"service line LX*{ln_no} has no SV1 or SV2")
-                draft.lines.append((ln_index, ln_no, ln_sv, ln_dos, ln_rend, ln_sv_k))
-                # fall through to the claim-closing code below
+                    continue
             else:
-                k += 1
+                if h not in relevant:
+                    continue
+                f = seg.split(el)
+                sid = f[0]
+
+            if sid == "CLM" or sid == "HL" or sid == "SE" or sid in _ENVELOPE_IDS:
+                if draft is not None:
+                    _finish_claim(draft, st02, ctx, claims, lines, diagnoses, types)
+                    draft = None
+                    state = 0
+                if sid == "SE":
+                    cur.k, cur.last = k + 1, seg
+                    return _close(start, k, f, st02, ctx, claims, lines, diagnoses, types)
+                if sid in _ENVELOPE_IDS:
+                    raise StructuralError(k, sid, f"transaction set {st02} has no SE before this {sid} segment")
+                if sid == "HL":
+                    hl_level = _el(f, 3)
+                    if hl_level == "20":
+                        billing_hl = _el(f, 1)
+                        billing_npi = None
+                        have_sub = have_payer = have_patient = False
+                        payer_class = None
+                    elif hl_level == "22":
+                        if not billing_hl:
+                            raise StructuralError(k, "HL", "subscriber HL (22) before any billing provider HL (20)")
+                        have_sub = have_payer = have_patient = False
+                        member_id = sub_last = sub_first = sub_dob = payer_id = ""
+                        payer_class = None
+                    elif hl_level == "23":
+                        if payer_class is None and not have_sub:
+                            raise StructuralError(k, "HL", "patient HL (23) before any subscriber HL (22)")
+                        have_patient = True
+                        pat_last = pat_first = pat_dob = ""
+                    else:
+                        raise StructuralError(k, "HL", f"HL03 {hl_level!r} is not a billing provider (20), "
+                                                       "subscriber (22) or patient (23) level")
+                    dmg_owner = ""
+                else:  # CLM
+                    if hl_level not in ("22", "23"):
+                        raise StructuralError(k, "CLM", "CLM before any subscriber HL (22)")
+                    if billing_npi is None:
+                        raise StructuralError(k, "CLM", f"billing provider (2010AA NM1*85) missing under HL {billing_hl}")
+                    if not have_sub:
+                        raise StructuralError(k, "CLM", "subscriber (2010BA NM1*IL) missing before the claim")
+                    if not have_payer:
+                        raise StructuralError(k, "CLM", "payer (2010BB NM1*PR) missing before the claim")
+                    claim_id = _el(f, 1)
+                    if not claim_id:
+                        raise StructuralError(k, "CLM", "CLM01 (claim id) is empty")
+                    composite = _el(f, 5)
+                    if composite and co not in composite and len(composite) > 2:
+                        raise StructuralError(k, "CLM", _component_problem("CLM05", composite, co))
+                    if have_patient:
+                        pkey = patient_key(payer_id, member_id, pat_last, pat_first, pat_dob)
+                    else:
+                        pkey = patient_key(payer_id, member_id, sub_last, sub_first, sub_dob)
+                    ordinal += 1
+                    draft = _ClaimDraft(k, ordinal, f, composite.split(co), pkey, payer_id, payer_class or "",
+                                        billing_npi)
+                    draft_lines_append = draft.lines.append
+                    state = 1
                 continue
 
-        if sid == "CLM" or sid == "HL" or sid == "SE" or sid in _ENVELOPE_IDS:
-            if draft is not None:
-                _finish_claim(draft, segs, st02, ctx, claims, lines, diagnoses, types)
-                draft = None
-                state = 0
-            if sid == "SE":
-                return _close(segs, start, k, f, st02, ctx, claims, lines, diagnoses, types)
-            if sid in _ENVELOPE_IDS:
-                raise StructuralError(k, sid, f"transaction set {st02} has no SE before this {sid} segment")
-            if sid == "HL":
-                hl_level = _el(f, 3)
-                if hl_level == "20":
-                    billing_hl = _el(f, 1)
-                    billing_npi = None
-                    have_sub = have_payer = have_patient = False
-                    payer_class = None
-                elif hl_level == "22":
-                    if not billing_hl:
-                        raise StructuralError(k, "HL", "subscriber HL (22) before any billing provider HL (20)")
-                    have_sub = have_payer = have_patient = False
-                    member_id = sub_last = sub_first = sub_dob = payer_id = ""
-                    payer_class = None
-                elif hl_level == "23":
-                    if payer_class is None and not have_sub:
-                        raise StructuralError(k, "HL", "patient HL (23) before any subscriber HL (22)")
-                    have_patient = True
-                    pat_last = pat_first = pat_dob = ""
-                else:
-                    raise StructuralError(k, "HL", f"HL03 {hl_level!r} is not a billing provider (20), "
-                                                   "subscriber (22) or patient (23) level")
-                dmg_owner = ""
-            else:  # CLM
-                if hl_level not in ("22", "23"):
-                    raise StructuralError(k, "CLM", "CLM before any subscriber HL (22)")
-                if billing_npi is None:
-                    raise StructuralError(k, "CLM", f"billing provider (2010AA NM1*85) missing under HL {billing_hl}")
-                if not have_sub:
-                    raise StructuralError(k, "CLM", "subscriber (2010BA NM1*IL) missing before the claim")
-                if not have_payer:
-                    raise StructuralError(k, "CLM", "payer (2010BB NM1*PR) missing before the claim")
-                claim_id = _el(f, 1)
-                if not claim_id:
-                    raise StructuralError(k, "CLM", "CLM01 (claim id) is empty")
-                composite = _el(f, 5)
-                if composite and co not in composite and len(composite) > 2:
-                    raise StructuralError(k, "CLM", _component_problem("CLM05", composite, co))
-                if have_patient:
-                    pkey = patient_key(payer_id, member_id, pat_last, pat_first, pat_dob)
-                else:
-                    pkey = patient_key(payer_id, member_id, sub_last, sub_first, sub_dob)
-                ordinal += 1
-                draft = _ClaimDraft(k, ordinal, f, composite.split(co), pkey, payer_id, payer_class or "",
-                                    billing_npi)
-                state = 1
-            k += 1
-            continue
-
-        if state == 1:
-            if sid == "DTP":
-                q = _el(f, 1)
-                if q == "472" and draft.claim_dos is None:
-                    draft.claim_dos = _el(f, 3)
-                elif q == "434" and draft.statement is None:
-                    draft.statement = _el(f, 3)
-            elif sid == "HI":
-                for comp in f[1:]:
-                    if not comp:
-                        continue
-                    parts = comp.split(co)
-                    if len(parts) < 2:
-                        raise StructuralError(k, "HI", f"HI element {comp!r} is not a qualifier{co}code composite "
-                                                             f"(component separator {co!r} from ISA16)")
-                    if parts[0] in DIAGNOSIS_QUALIFIERS and parts[1]:
-                        draft.hi.append((parts[0], parts[1]))
-            elif sid == "REF":
-                if _el(f, 1) == "F8":
-                    draft.original_ref = _el(f, 2)
-            elif sid == "NM1":
-                if _el(f, 1) == "82":
-                    draft.rendering = _el(f, 9)
-            elif sid == "SBR":
-                state = 2
-            elif sid == "LX":
-                state = 3
-                ln_index, ln_no, ln_sv, ln_dos, ln_rend, ln_adj = k, _el(f, 1), None, None, "", False
-            elif sid == "SV1" or sid == "SV2":
-                raise StructuralError(k, sid, f"{sid} outside a service line (no LX before it)")
-        elif state == 2:
-            if sid == "LX":
-                state = 3
-                ln_index, ln_no, ln_sv, ln_dos, ln_rend, ln_adj = k, _el(f, 1), None, None, "", False
-            elif sid == "SV1" or sid == "SV2":
-                raise StructuralError(k, sid, f"{sid} outside a service line (no LX before it)")
-        else:  # state 0: header, 2000A/B/C
-            if sid == "NM1":
-                q = _el(f, 1)
-                if q == "85" and hl_level == "20":
-                    billing_npi = _el(f, 9)
-                elif q == "IL" and hl_level == "22":
-                    member_id, sub_last, sub_first = _el(f, 9), _el(f, 3), _el(f, 4)
-                    have_sub = True
-                    dmg_owner = "IL"
-                elif q == "PR" and hl_level == "22":
-                    payer_id = _el(f, 9)
-                    have_payer = True
-                    dmg_owner = ""
-                elif q == "QC" and hl_level == "23":
-                    pat_last, pat_first = _el(f, 3), _el(f, 4)
-                    dmg_owner = "QC"
-                else:
-                    dmg_owner = ""
-            elif sid == "DMG":
-                if dmg_owner == "IL":
-                    sub_dob = _el(f, 2)
-                elif dmg_owner == "QC":
-                    pat_dob = _el(f, 2)
-            elif sid == "SBR":
-                if hl_level == "22" and payer_class is None:
-                    payer_class = _el(f, 9)
-            elif sid in ("LX", "SV1", "SV2"):
-                raise StructuralError(k, sid, f"{sid} outside a claim (no CLM before it)")
-        k += 1
-
-    last = n - 1
-    raise StructuralError(last, segs[last].split(el, 1)[0],
+            if state == 1:
+                if sid == "DTP":
+                    q = _el(f, 1)
+                    if q == "472" and draft.claim_dos is None:
+                        draft.claim_dos = _el(f, 3)
+                    elif q == "434" and draft.statement is None:
+                        draft.statement = _el(f, 3)
+                elif sid == "HI":
+                    for comp in f[1:]:
+                        if not comp:
+                            continue
+                        parts = comp.split(co)
+                        if len(parts) < 2:
+                            raise StructuralError(k, "HI", f"HI element {comp!r} is not a qualifier{co}code composite "
+                                                                 f"(component separator {co!r} from ISA16)")
+                        if parts[0] in DIAGNOSIS_QUALIFIERS and parts[1]:
+                            draft.hi.append((parts[0], parts[1]))
+                elif sid == "REF":
+                    if _el(f, 1) == "F8":
+                        draft.original_ref = _el(f, 2)
+                elif sid == "NM1":
+                    if _el(f, 1) == "82":
+                        draft.rendering = _el(f, 9)
+                elif sid == "SBR":
+                    state = 2
+                elif sid == "LX":
+                    state = 3
+                    ln_index, ln_no, ln_sv, ln_dos, ln_rend, ln_adj = k, _el(f, 1), None, None, "", False
+                elif sid == "SV1" or sid == "SV2":
+                    raise StructuralError(k, sid, f"{sid} outside a service line (no LX before it)")
+            elif state == 2:
+                if sid == "LX":
+                    state = 3
+                    ln_index, ln_no, ln_sv, ln_dos, ln_rend, ln_adj = k, _el(f, 1), None, None, "", False
+                elif sid == "SV1" or sid == "SV2":
+                    raise StructuralError(k, sid, f"{sid} outside a service line (no LX before it)")
+            else:  # state 0: header, 2000A/B/C
+                if sid == "NM1":
+                    q = _el(f, 1)
+                    if q == "85" and hl_level == "20":
+                        billing_npi = _el(f, 9)
+                    elif q == "IL" and hl_level == "22":
+                        member_id, sub_last, sub_first = _el(f, 9), _el(f, 3), _el(f, 4)
+                        have_sub = True
+                        dmg_owner = "IL"
+                    elif q == "PR" and hl_level == "22":
+                        payer_id = _el(f, 9)
+                        have_payer = True
+                        dmg_owner = ""
+                    elif q == "QC" and hl_level == "23":
+                        pat_last, pat_first = _el(f, 3), _el(f, 4)
+                        dmg_owner = "QC"
+                    else:
+                        dmg_owner = ""
+                elif sid == "DMG":
+                    if dmg_owner == "IL":
+                        sub_dob = _el(f, 2)
+                    elif dmg_owner == "QC":
+                        pat_dob = _el(f, 2)
+                elif sid == "SBR":
+                    if hl_level == "22" and payer_class is None:
+                        payer_class = _el(f, 9)
+                elif sid in ("LX", "SV1", "SV2"):
+                    raise StructuralError(k, sid, f"{sid} outside a claim (no CLM before it)")
+    except StructuralError:
+        cur.k, cur.last = k + 1, seg
+        raise
+    cur.k, cur.last = k + 1, seg
+    raise StructuralError(k, seg.split(el, 1)[0] if seg else "ST",
                           f"the interchange ends inside transaction set {st02} (no SE)")
 
 
@@ -330,7 +466,7 @@ def _component_problem(where: str, value: str, co: str) -> str:
     return (f"{where} {value!r} is not split by the component separator {co!r} declared in ISA16{hint}")
 
 
-def _close(segs, start, k, f, st02, ctx, claims, lines, diagnoses, types):
+def _close(start, k, f, st02, ctx, claims, lines, diagnoses, types):
     count = k - start + 1
     se01, se02 = _el(f, 1), _el(f, 2)
     if se02 != st02:
@@ -351,15 +487,14 @@ def _close(segs, start, k, f, st02, ctx, claims, lines, diagnoses, types):
         transaction_control=st02,
         transaction_type=kind,
     )
-    return k + 1, TransactionRows(env, claims, lines, diagnoses)
+    return TransactionRows(env, claims, lines, diagnoses)
 
 
 def _kind_from_version(version: str) -> str:
     return "I" if "X223" in version else "P"
 
 
-def _finish_claim(dr: _ClaimDraft, segs, st02, ctx: TransactionContext, claims, lines, diagnoses, types) -> None:
-    co = ctx.delimiters.component
+def _finish_claim(dr: _ClaimDraft, st02, ctx: TransactionContext, claims, lines, diagnoses, types) -> None:
     f = dr.f
     comp = dr.composite
     facility = comp[0] if comp else ""
@@ -385,50 +520,35 @@ def _finish_claim(dr: _ClaimDraft, segs, st02, ctx: TransactionContext, claims, 
     fallback_day = dates.first_day(fallback_text) if fallback_text else None
     claim_rendering = dr.rendering
     is_p = kind == "P"
-    source_file, sha = ctx.source_file, ctx.file_sha256
     first_line = len(lines)
-    number = dates.cached_number
-    first_day = dates.cached_first_day
-    for index, ln_no, sv, dos_text, rendering, sv_index in dr.lines:
+    append = lines.append
+    for index, ln_no, sv, dos, rendering, sv_index in dr.lines:
         try:
             line_number = int(ln_no)
         except ValueError:
             raise StructuralError(index, "LX", f"LX01 {ln_no!r} is not a line number") from None
-        if len(sv) < 8:
-            sv = sv + _PAD
-        if sv[0] == "SV1":
-            _, proc, charge, basis, units, pos, _, pointers = sv[:8]
-            revenue = ""
-            if is_p:
-                pos = pos or facility
-                if co in pointers:
-                    pointers = ",".join(p for p in pointers.split(co) if p)
-            else:
-                pos = pointers = ""
-        else:
-            _, revenue, proc, charge, basis, units = sv[:6]
+        sid, code, modifiers, charge, units, basis, pos, revenue, pointers, problem = sv
+        if problem:
+            raise StructuralError(sv_index, sid, problem)
+        if sid != "SV1" or not is_p:
             pos = pointers = ""
-        parts = proc.split(co)
-        if len(parts) == 1 and len(proc) > 2:
-            raise StructuralError(sv_index, sv[0], _component_problem(f"{sv[0]} procedure", proc, co))
-        if dos_text is None:
-            day, raw = fallback_day, fallback_text
+        elif not pos:
+            pos = facility
+        if dos is None:
+            raw, day = fallback_text, fallback_day
         else:
-            day, raw = first_day(dos_text), dos_text
+            raw, day = dos
         # Positional arguments: this constructor runs once per service line.
-        lines.append(ServiceLine(
-            key, claim_id, line_number, parts[1] if len(parts) > 1 else "",
-            ",".join(m for m in parts[2:6] if m) if len(parts) > 2 else "",
-            number(charge), number(units), basis, pos, revenue, pointers, day, raw, rendering or claim_rendering,
-        ))
+        append(ServiceLine(key, claim_id, line_number, code, modifiers, charge, units, basis, pos, revenue,
+                           pointers, day, raw, rendering or claim_rendering))
     for position, (q, code) in enumerate(dr.hi, start=1):
         diagnoses.append(Diagnosis(claim_key=key, claim_id=claim_id, position=position, qualifier=q, code=code))
     claim_day = dates.first_day(claim_dos_text) if claim_dos_text else None
     claims.append(Claim(
         claim_key=key,
         claim_id=claim_id,
-        source_file=source_file,
-        file_sha256=sha,
+        source_file=ctx.source_file,
+        file_sha256=ctx.file_sha256,
         interchange_control=ctx.interchange_control,
         sender_id=ctx.sender_id,
         group_control=ctx.group_control,
