@@ -144,3 +144,19 @@ def test_never_raises_on_mangled_input():
             result = parse_bytes(data, "m.x12")
             assert result.claims or result.rejections
             assert not any("parser bug" in r.reason for r in result.rejections), (cut, result.rejections)
+
+
+def test_non_ascii_digits_in_control_counts_get_a_clear_reason():
+    """Latin-1 superscript digits pass str.isdigit() but not int(): they must be a clear
+    rejection naming the segment, not an internal parser error."""
+    from datetime import date
+
+    from claimaudit.samples.x12_writer import Claim, Interchange, Line, Patient, render_837
+    from claimaudit.x12.parser import parse_bytes
+
+    text = render_837(Interchange("P", [Claim("C1", Patient("M1", "DOE", "JANE", date(1950, 1, 1)),
+                                              [Line("77386", date(2025, 6, 2))])])).decode("latin-1")
+    bad_ge = parse_bytes(text.replace("GE*1*", "GE*\u00b9*").encode("latin-1"), "ge.x12")
+    assert [(r.unit, r.segment_id) for r in bad_ge.rejections] == [("group", "GE")]
+    assert "GE01 says \u00b9 transaction sets" in bad_ge.rejections[0].reason
+    assert "parser" not in bad_ge.rejections[0].reason

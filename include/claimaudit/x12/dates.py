@@ -8,7 +8,7 @@ from functools import lru_cache
 
 def d8(text: str) -> date | None:
     """CCYYMMDD -> date; None unless it is exactly eight digits naming a real day."""
-    if len(text) != 8 or not text.isdigit():
+    if len(text) != 8 or not (text.isascii() and text.isdigit()):
         return None
     try:
         return date(int(text[:4]), int(text[4:6]), int(text[6:]))
@@ -34,7 +34,7 @@ def first_day(text: str) -> date | None:
 
 def yymmdd(text: str) -> date | None:
     """ISA09 (YYMMDD). Two-digit years: 00-79 are 20xx, 80-99 are 19xx."""
-    if len(text) != 6 or not text.isdigit():
+    if len(text) != 6 or not (text.isascii() and text.isdigit()):
         return None
     yy = int(text[:2])
     try:

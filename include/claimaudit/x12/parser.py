@@ -148,7 +148,7 @@ def _read_interchange(ic: InterchangeText, position: int, result: ParseResult) -
     if ic.header is None:
         reject("interchange", "", "", 0, "ISA", ic.problem)
         return position + 1
-    cur = SegmentCursor(ic.segments)
+    cur = SegmentCursor.over(ic.text, ic.start, ic.stop, ic.header.delimiters)
     fields = ic.header.fields
     isa13 = fields[13]
     el = ic.header.delimiters.element
@@ -184,7 +184,7 @@ def _read_interchange(ic: InterchangeText, position: int, result: ParseResult) -
             iea01, iea02 = f[1] if len(f) > 1 else "", f[2] if len(f) > 2 else ""
             if iea02 != isa13:
                 problem = (k, "IEA", f"IEA02 control number {iea02!r} does not match ISA13 {isa13!r}")
-            elif not (iea01.isdigit() and int(iea01) == groups):
+            elif not (iea01.isascii() and iea01.isdecimal() and int(iea01) == groups):
                 problem = (k, "IEA", f"IEA01 says {iea01 or '(blank)'} functional groups but the interchange has {groups}")
             break
         if sid == "TA1":  # interchange acknowledgment request: allowed between groups
@@ -250,7 +250,7 @@ def _read_group(cur: SegmentCursor, gs_index: int, gs: list[str], ic: Interchang
             ge01, ge02 = f[1] if len(f) > 1 else "", f[2] if len(f) > 2 else ""
             if ge02 != gs06:
                 problem = (k, "GE", f"GE02 control number {ge02!r} does not match GS06 {gs06!r}")
-            elif not (ge01.isdigit() and int(ge01) == count):
+            elif not (ge01.isascii() and ge01.isdecimal() and int(ge01) == count):
                 problem = (k, "GE", f"GE01 says {ge01 or '(blank)'} transaction sets but the group has {count}")
             break
         if sid in ("GS", "IEA", "ISA"):

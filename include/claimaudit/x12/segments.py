@@ -46,10 +46,12 @@ class InterchangeText:
 
 def iter_segments(text: str, start: int, stop: int, d: Delimiters) -> Iterator[str]:
     """The segments of ``text[start:stop]``, as ``split_segments`` gives them, without holding them all."""
-    return chain.from_iterable(_segment_blocks(text, start, stop, d))
+    return chain.from_iterable(segs for _, segs in segment_blocks(text, start, stop, d))
 
 
-def _segment_blocks(text: str, start: int, stop: int, d: Delimiters) -> Iterator[list[str]]:
+def segment_blocks(text: str, start: int, stop: int, d: Delimiters) -> Iterator[tuple[int, list[str]]]:
+    """(offset in ``text``, segments) of successive blocks. The cuts depend only on where the walk
+    starts, so walking again from a block's offset gives the same blocks (this is how a reader rewinds)."""
     term = d.segment
     pos = start
     while pos < stop:
@@ -62,13 +64,36 @@ def _segment_blocks(text: str, start: int, stop: int, d: Delimiters) -> Iterator
             if cut < 0:
                 cut = text.find(term, end, stop)
             end = stop if cut < 0 else cut + 1
-        yield split_segments(text[pos:end], d)
+            if term not in _LAYOUT:
+                # ... and after the layout that follows it, so that the next block does not start
+                # with a newline (which would send it off split_segments' fast path).
+                while end < stop and text[end] in "\r\n":
+                    end += 1
+        yield pos, split_segments(text[pos:end], d)
         pos = end
 
 
-def _end_pattern(d: Delimiters) -> re.Pattern[str]:
-    # The next IEA or ISA that starts a segment (after the terminator and any layout blanks).
-    return re.compile(re.escape(d.segment) + r"[ \t\r\n]*(IEA|ISA)(?=[^A-Za-z0-9 \t\r\n])")
+_END_ID = re.compile(r"I(?:EA|SA)(?=[^A-Za-z0-9 \t\r\n])")
+
+
+def _find_end(text: str, pos: int, term: str) -> tuple[int, str, int] | None:
+    """The next IEA or ISA at or after ``pos`` that starts a segment (after the terminator and any layout
+    blanks): (offset of that terminator, "IEA" or "ISA", offset after the id); None when there is none.
+
+    The same as searching ``term[ \t\r\n]*(IEA|ISA)(?=...)``, but a scan for the ids themselves is three
+    times faster than trying that pattern at every terminator of a large file."""
+    for m in _END_ID.finditer(text, pos + 1):
+        p = m.start()
+        j = p
+        while j > pos and text[j - 1] in _LAYOUT:
+            j -= 1
+        # The leftmost terminator that only layout separates from the id.
+        q = max(j - 1, pos)
+        while q < p and text[q] != term:
+            q += 1
+        if q < p:
+            return q, m.group(), m.end()
+    return None
 
 
 def split_segments(chunk: str, d: Delimiters) -> list[str]:
@@ -84,6 +109,9 @@ def split_segments(chunk: str, d: Delimiters) -> list[str]:
                 and chunk[:1] not in (" ", "\t"):
             if last[-1:] == term:
                 segs[-1] = last = last[:-1]
+            if not last:  # the chunk ended with the terminator and its newline
+                segs.pop()
+                last = segs[-1]
             if last.endswith(" ") or "" in segs:
                 return [s for s in (seg.strip(_LAYOUT) for seg in segs) if s]
             return segs
@@ -94,7 +122,9 @@ def split_segments(chunk: str, d: Delimiters) -> list[str]:
     if " " + term in chunk or term + " " in chunk or "\t" in chunk or "\r" in chunk or "\n" in chunk \
             or chunk[:1] in (" ", "\t"):
         return [s for s in (seg.strip(_LAYOUT) for seg in segs) if s]
-    if term + term in chunk or not segs[-1]:
+    if not segs[-1]:
+        segs.pop()
+    if term + term in chunk or (segs and not segs[0]):
         return [s for s in segs if s]
     return segs
 
@@ -131,15 +161,15 @@ def iter_interchanges(text: str) -> Iterator[tuple[int, InterchangeText]]:
         d = header.delimiters
         # Search from the ISA's own terminator, so an IEA right after the header is found too.
         body_from = start + header.raw_length - 1
-        end_m = _end_pattern(d).search(text, body_from)
-        if end_m is not None and end_m.group(1) == "IEA":
-            stop = text.find(d.segment, end_m.end())
+        end = _find_end(text, body_from, d.segment)
+        if end is not None and end[1] == "IEA":
+            stop = text.find(d.segment, end[2])
             stop = n if stop < 0 else stop + 1
             yield start, InterchangeText(header, "", "IEA", text, start, stop)
             pos = stop
-        elif end_m is not None:  # another ISA before this one's IEA
-            yield start, InterchangeText(header, "no IEA before the next ISA", "ISA", text, start, end_m.start() + 1)
-            pos = end_m.start() + 1
+        elif end is not None:  # another ISA before this one's IEA
+            yield start, InterchangeText(header, "no IEA before the next ISA", "ISA", text, start, end[0] + 1)
+            pos = end[0] + 1
         else:
             yield start, InterchangeText(header, "the file ends before the IEA", "EOF", text, start, n)
             return

@@ -10,11 +10,13 @@ LX opens a service line (2400); SVD opens its adjudication (2430), whose DTP is 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import chain, islice
 
 from claimaudit.model import Claim, Diagnosis, Envelope, ServiceLine
-from claimaudit.x12 import dates
+from claimaudit.x12 import dates, fast_reader  # fast_reader uses this module's helpers at call time
 from claimaudit.x12.delimiters import Delimiters
 from claimaudit.x12.errors import TRANSACTION_NAMES, StructuralError
+from claimaudit.x12.segments import segment_blocks
 from claimaudit.x12.keys import claim_key, patient_key
 
 # HI qualifiers that carry diagnoses (ICD-10: AB*, ICD-9: B*; principal, other, admitting,
@@ -90,16 +92,53 @@ class SegmentCursor:
     """Reads an interchange's segments one by one, with one segment of push-back.
 
     ``k`` is the index of the next segment (0 = the ISA); ``last`` the last segment read.
-    The transaction reader iterates ``it`` directly in its hot loop and updates ``k``/``last``.
+    The transaction readers iterate ``it`` directly in their hot loops and update ``k``/``last``.
+    A cursor made by ``over`` can ``rewind``: the fast reader gives a transaction set back to the
+    careful one by rewinding to its ST, re-splitting from the start of the block that holds it.
     """
 
-    __slots__ = ("it", "k", "back", "last")
+    __slots__ = ("it", "k", "back", "last", "_source", "_marks")
 
     def __init__(self, segments):
         self.it = iter(segments)
         self.k = 0
         self.back: str | None = None
         self.last = ""
+        self._source = None  # (text, stop, delimiters) when the cursor can rewind
+        self._marks: list[tuple[int, int]] = []  # (index of a block's first segment, its text offset)
+
+    @classmethod
+    def over(cls, text: str, start: int, stop: int, d: Delimiters) -> SegmentCursor:
+        """A rewindable cursor over the segments of ``text[start:stop]``."""
+        cur = cls(())
+        cur._source = (text, stop, d)
+        cur.it = chain.from_iterable(cur._blocks(start, 0))
+        return cur
+
+    @property
+    def can_rewind(self) -> bool:
+        return self._source is not None
+
+    def _blocks(self, pos: int, k0: int):
+        text, stop, d = self._source
+        marks = self._marks
+        for pos, segs in segment_blocks(text, pos, stop, d):
+            marks.append((k0, pos))
+            yield segs
+            k0 += len(segs)
+
+    def rewind(self, k: int, last: str) -> None:
+        """Go back to segment index ``k`` (already read once); ``last`` is the segment before it."""
+        marks = self._marks
+        i = len(marks) - 1
+        while marks[i][0] > k:
+            i -= 1
+        k0, pos = marks[i]
+        del marks[i:]  # the new walk logs this block and the ones after it again
+        it = chain.from_iterable(self._blocks(pos, k0))
+        if k > k0:
+            next(islice(it, k - k0 - 1, None))  # skip the block's segments before index k
+        self.it, self.k, self.back, self.last = it, k, None, last
 
     def next(self) -> str | None:
         seg = self.back
@@ -161,6 +200,13 @@ def read_transaction(st_seg: str, cur: SegmentCursor, ctx: TransactionContext):
         what = f"transaction set {st01 or '(blank)'}" + (f" ({name})" if name else "")
         skip_transaction(cur, el)
         return TransactionRejected(start, "ST", st02, f"{what} is not an 837 health care claim (ST01)")
+    if cur.can_rewind and cur.back is None:
+        # Sound sets are read by the fast reader; anything it does not expect sends the set back
+        # here, so that rows and rejection messages come from one careful state machine.
+        rows = fast_reader.read_837_fast(cur, start, st02, ctx)
+        if rows is not None:
+            return rows
+        cur.rewind(start + 1, st_seg)
     try:
         return _read_837(cur, start, st02, ctx)
     except StructuralError as e:
@@ -471,7 +517,7 @@ def _close(start, k, f, st02, ctx, claims, lines, diagnoses, types):
     se01, se02 = _el(f, 1), _el(f, 2)
     if se02 != st02:
         raise StructuralError(k, "SE", f"SE02 control number {se02!r} does not match ST02 {st02!r}")
-    if se01 != str(count) and not (se01.isdigit() and int(se01) == count):
+    if se01 != str(count) and not (se01.isdecimal() and se01.isascii() and int(se01) == count):
         raise StructuralError(k, "SE", f"SE01 says {se01 or '(blank)'} segments but transaction set {st02} has {count}"
                                        " (segments lost or added)")
     kind = types[0] if types else _kind_from_version(ctx.version)
@@ -569,3 +615,4 @@ def _finish_claim(dr: _ClaimDraft, st02, ctx: TransactionContext, claims, lines,
         claim_service_date=claim_day,
         line_count=len(lines) - first_line,
     ))
+
