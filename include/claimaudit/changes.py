@@ -30,13 +30,16 @@ CSV_COLUMNS = ("recorded_at", "audit_date", "change", "rule_id", "severity", "cl
 LISTED_CHANGES = 20  # printed one by one at the end of a range; the CSV log has all of them
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class FindingRef:
     rule_id: str
     claim_id: str
-    line_number: int | None
+    line_number: int | None  # None for claim-scope findings
     severity: str
     finding_id: str
+
+    def sort_key(self) -> tuple:
+        return (self.rule_id, self.claim_id, self.line_number is not None, self.line_number or 0, self.finding_id)
 
 
 @dataclass(frozen=True)
@@ -89,8 +92,10 @@ def compare(before: DaySnapshot, after: DaySnapshot) -> DayChange:
     if before.ruleset_version is None:  # nothing to compare with: every finding is simply found
         new, resolved = (), ()
     else:
-        new = tuple(sorted(after.findings[k] for k in after.findings.keys() - before.findings.keys()))
-        resolved = tuple(sorted(before.findings[k] for k in before.findings.keys() - after.findings.keys()))
+        new = tuple(sorted((after.findings[k] for k in after.findings.keys() - before.findings.keys()),
+                           key=FindingRef.sort_key))
+        resolved = tuple(sorted((before.findings[k] for k in before.findings.keys() - after.findings.keys()),
+                                key=FindingRef.sort_key))
     return DayChange(after.audit_date, before.ruleset_version, after.ruleset_version, new, resolved)
 
 
@@ -133,8 +138,9 @@ class ChangeLog:
     def resolved(self) -> list[tuple[date, FindingRef]]:
         return [(c.audit_date, f) for c in self.changes for f in c.resolved]
 
-    def print_report(self, out: TextIO = sys.stdout) -> None:
+    def print_report(self, out: TextIO | None = None) -> None:
         """Totals versus the previous results: days re-audited, new and resolved by rule."""
+        out = sys.stdout if out is None else out  # read at call time, not bound at import
         again = self.reaudited
         if not again:
             return
@@ -150,7 +156,7 @@ class ChangeLog:
         for rule in sorted({r for r, _ in counts}):
             print(f"  {rule:<34}+{counts[(rule, 'new')]:<5} -{counts[(rule, 'resolved')]}", file=out)
         listed = [("new", d, f) for d, f in self.new] + [("resolved", d, f) for d, f in self.resolved]
-        listed.sort(key=lambda x: (x[1], x[0], x[2]))
+        listed.sort(key=lambda x: (x[1], x[0], x[2].sort_key()))
         for kind, day, f in listed[:LISTED_CHANGES]:
             line = "" if f.line_number is None else f" line {f.line_number}"
             print(f"  {day}  {kind:<9}{f.rule_id:<34}claim {f.claim_id}{line}", file=out)

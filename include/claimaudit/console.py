@@ -14,7 +14,8 @@ from claimaudit.store.schema import audit_finding, audit_run
 
 
 def print_range_summary(engine, settings: Settings, start: date, end: date, *, seconds: float | None = None,
-                        out: TextIO = sys.stdout) -> None:
+                        out: TextIO | None = None) -> None:
+    out = sys.stdout if out is None else out  # read at call time, not bound at import
     with engine.connect() as conn:
         runs = conn.execute(
             select(audit_run.c.audit_date, audit_run.c.files, audit_run.c.claims, audit_run.c.lines,

@@ -45,10 +45,11 @@ class RangeReport:
 
 
 def run_range(days: list[date], run_day: Callable[[date], int], *, skip: set[date] = frozenset(),
-              out: TextIO = sys.stdout, note: Callable[[date], str] | None = None) -> RangeReport:
+              out: TextIO | None = None, note: Callable[[date], str] | None = None) -> RangeReport:
     """Call ``run_day(day) -> findings`` for each day not in ``skip``, printing progress:
     day n of m, findings so far, rate, and ``note(day)`` when given (what the re-audit changed).
     Stops at the first failing day (later days depend on it)."""
+    out = sys.stdout if out is None else out  # read at call time, not bound at import
     report = RangeReport()
     todo = [d for d in days if d not in skip]
     report.skipped = [d for d in days if d in skip]
