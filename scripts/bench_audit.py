@@ -43,7 +43,8 @@ sys.path.insert(0, str(ROOT / "include"))
 
 FIRST_DAY = date(2025, 6, 2)
 ONESHOT_DAY = date(2025, 8, 1)  # after every generated day: the one-shot inbox folder
-PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
+PG_HOST, PG_PORT, PG_ADMIN_DB = "127.0.0.1", 5432, "test"
+PG_USERS = ("postgres", "root")
 TARGETS = {"day_1M_s": 60.0, "oneshot_s": 120.0, "rss_mib": 2048.0}
 
 
@@ -173,6 +174,19 @@ def prepare_inbox(work: Path, day_lines: int, days: int) -> tuple[Path, list[tup
     return inbox, out
 
 
+def _pg_admin():
+    """An autocommit connection to the admin database, as the first user that can log in."""
+    import psycopg
+
+    last = None
+    for user in PG_USERS:
+        try:
+            return psycopg.connect(host=PG_HOST, port=PG_PORT, dbname=PG_ADMIN_DB, user=user, autocommit=True), user
+        except psycopg.OperationalError as exc:
+            last = exc
+    raise last
+
+
 class Database:
     """A report DB for one scenario: a SQLite file, or a scratch PostgreSQL database."""
 
@@ -185,27 +199,24 @@ class Database:
             self.url = f"sqlite:///{folder / 'audit.db'}"
             self.name = ""
         else:
-            import psycopg
-
             self.name = f"claimaudit_bench_{label}_{os.getpid()}"
-            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn, user = _pg_admin()
+            with conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{self.name}"')
                 conn.execute(f'CREATE DATABASE "{self.name}"')
-            self.url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{self.name}"
+            self.url = f"postgresql+psycopg://{user}@{PG_HOST}:{PG_PORT}/{self.name}"
 
     def size_mib(self) -> float:
         if self.kind == "sqlite":
             return sum(p.stat().st_size for p in self.folder.glob("audit.db*")) / 2**20
-        import psycopg
-
-        with psycopg.connect(PG_ADMIN) as conn:
+        conn, _ = _pg_admin()
+        with conn:
             return conn.execute("SELECT pg_database_size(%s)", (self.name,)).fetchone()[0] / 2**20
 
     def drop(self) -> None:
         if self.kind == "postgresql":
-            import psycopg
-
-            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn, _ = _pg_admin()
+            with conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
         shutil.rmtree(self.folder, ignore_errors=True)
 
@@ -271,7 +282,8 @@ def _print_audit(a: dict) -> None:
     st = a["rule_stages"]
     print(f"  [{a['db']}] {a['scenario']}: day {a['day']} {a['lines']} lines ({a['files']} files), history slice "
           f"{a['history_rows']} rows, {a['findings']} findings | parse {a['parse_s']:.1f} s, load {a['load_s']:.1f} s, "
-          f"rules {a['rules_s']:.1f} s (read {st.get('read_history', 0):.1f}, views {st.get('views', 0):.1f}, "
+          f"rules {a['rules_s']:.1f} s (load rules {st.get('load_rules', 0):.1f}, "
+          f"read {st.get('read_history', 0):.1f}, views {st.get('views', 0):.1f}, "
           f"gx init {st.get('gx_context', 0):.1f}, suites {st.get('suites', 0):.1f}, "
           f"data docs {st.get('data_docs', 0):.1f}), findings write {a['findings_s']:.1f} s, "
           f"email {a['email_s']:.1f} s | total {a['total_s']:.1f} s, {a['lines_per_s']:.0f} lines/s, "
@@ -280,13 +292,14 @@ def _print_audit(a: dict) -> None:
 
 
 def _table(rows: list[dict]) -> str:
-    head = ("| db | scenario | history lines | day lines | slice rows | findings | parse s | load s | "
+    head = ("| db | scenario | history lines | day lines | slice rows | findings | parse s | load s | rules load s | "
             "read s | views s | suites s | docs s | write s | email s | total s | lines/s | peak RSS MiB |")
     out = [head, "|" + "---|" * (head.count("|") - 1)]
     for a in rows:
         st = a["rule_stages"]
         out.append(f"| {a['db']} | {a['scenario']} | {a['history_lines']:,} | {a['lines']:,} | {a['history_rows']:,} | "
-                   f"{a['findings']:,} | {a['parse_s']:.1f} | {a['load_s']:.1f} | {st.get('read_history', 0):.1f} | "
+                   f"{a['findings']:,} | {a['parse_s']:.1f} | {a['load_s']:.1f} | {st.get('load_rules', 0):.1f} | "
+                   f"{st.get('read_history', 0):.1f} | "
                    f"{st.get('views', 0):.1f} | {st.get('suites', 0):.1f} | {st.get('data_docs', 0):.1f} | "
                    f"{a['findings_s']:.1f} | {a['email_s']:.1f} | {a['total_s']:.1f} | {a['lines_per_s']:,.0f} | "
                    f"{a['rss_mib']:.0f} |")

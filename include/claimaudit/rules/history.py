@@ -1,9 +1,10 @@
 """Read, for one audit day, the slice of the claim history the rules need.
 
 Only the patients seen that day are read (their lines through ``ix_line_patient_dos``), and
-only claim versions current *as of that day*: received on or before it, not a void, and not
-superseded by a version received on or before it. So a rerun or backfill of a day gives the
-same answer however much later data has been loaded since.
+only claim versions current *as of that day*: received on or before it, not a void, and no
+other version of the same lineage received on or before it that ranks later in the store's
+order (received_date, interchange date, load order; see store/history.py). So a rerun or
+backfill of a day gives the same answer however much later data has been loaded since.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from dataclasses import dataclass
 from datetime import date
 
 import pandas as pd
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Date, and_, exists, func, literal, or_, select
 from sqlalchemy.engine import Engine
 
-from claimaudit.store.schema import claim, diagnosis, interchange, service_line
+from claimaudit.store.schema import claim, diagnosis, service_line
 
 VOID = "8"
+_NO_DATE = date.min  # a missing interchange date sorts first, as in store.history.apply_supersession
 
 
 @dataclass
@@ -27,49 +29,113 @@ class HistorySlice:
     claims: pd.DataFrame  # the current claims received on the day
 
 
-def _current_as_of(day: date):
-    """Filter on ``claim`` (joined to its successor ``later``) for versions current on ``day``."""
+def _ranks_after(later, version):
+    """``later`` comes after ``version`` in the lineage order the store uses."""
+    no_date = literal(_NO_DATE, Date)
+    later_isa = func.coalesce(later.c.interchange_date, no_date)
+    version_isa = func.coalesce(version.c.interchange_date, no_date)
+    return or_(
+        later.c.received_date > version.c.received_date,
+        and_(later.c.received_date == version.c.received_date,
+             or_(later_isa > version_isa,
+                 and_(later_isa == version_isa, later.c.load_seq > version.c.load_seq))),
+    )
+
+
+def current_as_of(day: date):
+    """Filter on ``claim``: versions current on ``day``.
+
+    superseded_by is NULL only for a lineage's latest version overall, which is then also the
+    latest as of any day: those skip the NOT EXISTS probe (most claims have one version). The
+    probe itself reads the lineage through ix_claim_lineage (billing_npi, lineage_ref).
+    """
     later = claim.alias("later")
-    cond = and_(
+    newer_by_day = exists().where(
+        later.c.billing_npi == claim.c.billing_npi,
+        later.c.lineage_ref == claim.c.lineage_ref,
+        later.c.received_date <= day,
+        _ranks_after(later, claim),
+    )
+    return and_(
         claim.c.received_date <= day,
         claim.c.frequency_code != VOID,
-        or_(claim.c.superseded_by.is_(None), later.c.received_date > day),
+        or_(claim.c.superseded_by.is_(None), ~newer_by_day),
     )
-    return later, cond
+
+
+# Columns returned as datetime64[s] (what pd.to_datetime makes of date objects), whichever way
+# the driver delivers dates (ISO text from SQLite, date objects from psycopg).
+DATE_COLUMNS = ("received_date", "date_of_service", "interchange_date")
+
+
+_FETCH_ROWS = 100_000  # rows per fetch: bounds the driver's tuples held at once
+
+
+def _shared_strings(frame: pd.DataFrame) -> pd.DataFrame:
+    """Make equal strings of a text column one object. The driver returns a new string per value;
+    a slice repeats file names, codes and keys hundreds of thousands of times."""
+    for name in frame.columns:
+        column = frame[name]
+        if isinstance(column.dtype, pd.StringDtype):
+            codes, uniques = pd.factorize(column)
+            frame[name] = pd.Series(uniques.take(codes, allow_fill=True), index=frame.index, dtype=column.dtype)
+    return frame
 
 
 def _frame(conn, stmt) -> pd.DataFrame:
-    result = conn.execute(stmt)
-    return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    """Run a SELECT on the driver's own cursor and build the frame column by column.
+
+    A slice is hundreds of thousands of rows: SQLAlchemy's Row objects and per-value type
+    processing cost more than the query itself. The statements carry only dates and constants,
+    rendered as SQL literals."""
+    sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    cur = conn.connection.dbapi_connection.cursor()
+    parts = []
+    try:
+        cur.execute(sql)
+        names = [d[0] for d in cur.description]
+        while rows := cur.fetchmany(_FETCH_ROWS):
+            parts.append(_shared_strings(pd.DataFrame.from_records(rows, columns=names, coerce_float=False)))
+            del rows
+    finally:
+        cur.close()
+    if not parts:
+        frame = pd.DataFrame({n: pd.Series(dtype=object) for n in names})
+    elif len(parts) == 1:
+        frame = parts[0]
+    else:
+        # A part whose column was all NULL came out as object: infer again over the whole column.
+        # (Strings stay shared within each part: at most one copy of a value per part.)
+        frame = pd.concat(parts, ignore_index=True).infer_objects()
+    del parts
+    for name in DATE_COLUMNS:
+        if name in frame:
+            frame[name] = pd.to_datetime(frame[name], format="ISO8601").astype("datetime64[s]")
+    return frame
 
 
 def read_history(engine: Engine, day: date) -> HistorySlice:
-    later, current = _current_as_of(day)
+    current = current_as_of(day)
     seen_today = select(service_line.c.patient_key).where(service_line.c.received_date == day).distinct()
     claim_cols = [
         claim.c.transaction_type, claim.c.payer_class, claim.c.frequency_code, claim.c.billing_npi,
         claim.c.source_file, claim.c.interchange_control, claim.c.sender_id,
     ]
+    # claim.interchange_date is the ISA09 of the claim's interchange (the loader copies it), so
+    # no join to ``interchange`` per line.
     lines_stmt = (
-        select(*[c for c in service_line.c], *claim_cols, interchange.c.interchange_date)
-        .select_from(
-            service_line.join(claim, claim.c.claim_key == service_line.c.claim_key)
-            .outerjoin(later, later.c.claim_key == claim.c.superseded_by)
-            .outerjoin(interchange, and_(interchange.c.sender_id == claim.c.sender_id,
-                                         interchange.c.interchange_control == claim.c.interchange_control))
-        )
+        select(*[c for c in service_line.c], *claim_cols, claim.c.interchange_date)
+        .select_from(service_line.join(claim, claim.c.claim_key == service_line.c.claim_key))
         .where(service_line.c.patient_key.in_(seen_today), current)
     )
     dx_stmt = (
         select(diagnosis.c.claim_key, diagnosis.c.position, diagnosis.c.code)
-        .select_from(diagnosis.join(claim, claim.c.claim_key == diagnosis.c.claim_key)
-                     .outerjoin(later, later.c.claim_key == claim.c.superseded_by))
+        .select_from(diagnosis.join(claim, claim.c.claim_key == diagnosis.c.claim_key))
         .where(claim.c.patient_key.in_(seen_today), current)
     )
     claims_stmt = (
         select(claim.c.claim_key, claim.c.claim_id, claim.c.total_charge, claim.c.billing_npi,
                claim.c.rendering_npi, claim.c.payer_class, claim.c.source_file, claim.c.interchange_control)
-        .select_from(claim.outerjoin(later, later.c.claim_key == claim.c.superseded_by))
         .where(claim.c.received_date == day, current)
     )
     with engine.connect() as conn:

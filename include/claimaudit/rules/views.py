@@ -36,6 +36,11 @@ NEOPLASM_LIST = "neoplasm_dx"
 FINDING_COLUMNS = ("claim_key", "claim_id", "date_of_service", "procedure_code", "modifiers", "source_file",
                    "interchange_control", "billing_npi", "payer_class")
 LINE_ORDER = ["received_date", "claim_id", "claim_key", "line_number"]
+# Sorting and grouping run on integer ranks of the string keys (same order): pandas would hash
+# the strings again for every sort and groupby over a slice of hundreds of thousands of rows.
+_RANKED = {"patient_key": "_pk", "claim_id": "_cid", "claim_key": "_ck", "procedure_code": "_pc",
+           "modifiers": "_mod"}
+_LINE_ORDER = ["received_date", "_cid", "_ck", "line_number"]  # LINE_ORDER on the ranks
 
 
 @dataclass
@@ -76,6 +81,46 @@ def _line_diagnoses(lines: pd.DataFrame, dx: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([prof_dx[cols], inst_dx[cols]], ignore_index=True)
 
 
+class _DistinctPairs:
+    """A column and the dates of service, reduced to their distinct (value, date) pairs.
+
+    Membership of a code list depends only on the value and the date, and a day's slice has a few
+    thousand distinct pairs for hundreds of thousands of rows: each list is checked once per pair
+    and the answer spread back to the rows."""
+
+    def __init__(self, values: pd.Series, dos: pd.Series):
+        v_codes, v_uniques = pd.factorize(values, use_na_sentinel=False)
+        d_codes, d_uniques = pd.factorize(dos, use_na_sentinel=False)
+        combined = v_codes.astype("int64") * max(len(d_uniques), 1) + d_codes
+        pair_codes, self._inverse = np.unique(combined, return_inverse=True)
+        width = max(len(d_uniques), 1)
+        self._values = pd.Series(np.asarray(v_uniques, dtype=object)[pair_codes // width], dtype=values.dtype)
+        self._dos = pd.Series(d_uniques.take(pair_codes % width)) if len(d_uniques) else pd.Series(dos.iloc[:0])
+
+    def membership(self, code_list) -> np.ndarray:
+        return membership(self._values, self._dos, code_list)[self._inverse.reshape(-1)]
+
+
+def _rank(values: pd.Series) -> np.ndarray:
+    """Dense ranks in sort order; a missing value ranks last, as sort_values puts it."""
+    codes, uniques = pd.factorize(values, sort=True)
+    return np.where(codes < 0, len(uniques), codes)
+
+
+def _left_join(df: pd.DataFrame, right: pd.DataFrame, on: list[str], columns: list[str]) -> pd.DataFrame:
+    """``df.merge(right[on + columns], on=on, how="left")`` for a right side with unique keys, without
+    copying the wide line view: each new column is gathered by position and appended (same dtypes,
+    NaN/NaT where nothing matches). Duplicate right keys raise instead of multiplying rows."""
+    if len(on) == 1:
+        left_key, right_key = pd.Index(df[on[0]]), pd.Index(right[on[0]])
+    else:
+        left_key, right_key = pd.MultiIndex.from_frame(df[on]), pd.MultiIndex.from_frame(right[on])
+    pos = right_key.get_indexer(left_key)
+    for name in columns:
+        df[name] = right[name].reset_index(drop=True).reindex(pos).set_axis(df.index)
+    return df
+
+
 def _empty_line_view(lines: pd.DataFrame, ref: Reference) -> pd.DataFrame:
     out = lines.copy()
     for name in ref.code_lists:
@@ -90,7 +135,9 @@ def build_line_view(lines: pd.DataFrame, dx: pd.DataFrame, ref: Reference, day: 
     df["interchange_date"] = pd.to_datetime(df["interchange_date"])
     df["units"] = pd.to_numeric(df["units"]).astype("float64")
     df["line_number"] = df["line_number"].astype("int64")
-    df = df.sort_values(["patient_key", "date_of_service"] + LINE_ORDER, kind="stable").reset_index(drop=True)
+    for column, rank in _RANKED.items():
+        df[rank] = _rank(df[column])
+    df = df.sort_values(["_pk", "date_of_service"] + _LINE_ORDER, kind="stable").reset_index(drop=True)
     dos = df["date_of_service"]
     df["received_today"] = (df["received_date"] == pd.Timestamp(day)).to_numpy()
     df["dos_days_after_interchange"] = (dos - df["interchange_date"]).dt.days
@@ -99,58 +146,62 @@ def build_line_view(lines: pd.DataFrame, dx: pd.DataFrame, ref: Reference, day: 
     line_dx = _line_diagnoses(df, dx).merge(df[["claim_key", "line_number", "date_of_service"]],
                                             on=["claim_key", "line_number"], how="left")
     line_key = pd.MultiIndex.from_frame(df[["claim_key", "line_number"]])
+    pairs = {"diagnosis": _DistinctPairs(line_dx["code"], line_dx["date_of_service"])}
     proc_lists, flags = [], {}
     for name, cl in ref.code_lists.items():
         if cl.field == "diagnosis":
-            hit = membership(line_dx["code"], line_dx["date_of_service"], cl)
+            hit = pairs["diagnosis"].membership(cl)
             keys = pd.MultiIndex.from_frame(line_dx.loc[hit, ["claim_key", "line_number"]])
             flags[f"in_{name}"] = line_key.isin(keys)
         else:
-            flags[f"in_{name}"] = membership(df[cl.field], dos, cl)
+            if cl.field not in pairs:
+                pairs[cl.field] = _DistinctPairs(df[cl.field], dos)
+            flags[f"in_{name}"] = pairs[cl.field].membership(cl)
             if cl.field == "procedure_code":
                 proc_lists.append(name)
     df = pd.concat([df, pd.DataFrame(flags, index=df.index)], axis=1)
 
     # First-listed neoplasm code of each line (for the course's fraction ceiling).
     if NEOPLASM_LIST in ref.code_lists:
-        neo = line_dx[membership(line_dx["code"], line_dx["date_of_service"], ref.code_lists[NEOPLASM_LIST])]
+        neo = line_dx[pairs["diagnosis"].membership(ref.code_lists[NEOPLASM_LIST])]
         neo = neo.sort_values("dx_order").drop_duplicates(["claim_key", "line_number"])
-        df = df.merge(neo[["claim_key", "line_number", "code"]].rename(columns={"code": "first_neoplasm_dx"}),
-                      on=["claim_key", "line_number"], how="left")
+        df = _left_join(df, neo.rename(columns={"code": "first_neoplasm_dx"}), ["claim_key", "line_number"],
+                        ["first_neoplasm_dx"])
     else:
         df["first_neoplasm_dx"] = pd.NA
 
     df = _add_day_columns(df, proc_lists)
     _add_duplicate_column(df)
     df = _add_course_columns(df, ref, proc_lists)
-    return df
+    return df.drop(columns=list(_RANKED.values()) + ["_course"])
 
 
 def _add_day_columns(df: pd.DataFrame, proc_lists: list[str]) -> pd.DataFrame:
     has_dos = df["date_of_service"].notna()
     repeat = df[f"in_{REPEAT_MODIFIER_LIST}"] if f"in_{REPEAT_MODIFIER_LIST}" in df else False
     order = df.assign(_repeat=repeat).sort_values(
-        ["patient_key", "date_of_service", "_repeat"] + LINE_ORDER, kind="stable")
-    day_keys = [order["patient_key"], order["date_of_service"]]
+        ["_pk", "date_of_service", "_repeat"] + _LINE_ORDER, kind="stable")
+    # One id per (patient, date of service), missing dates included, grouped on once per column.
+    day_id = order.groupby(["_pk", "date_of_service"], dropna=False, sort=False).ngroup()
     new = {}
     for name in proc_lists:
         flag = order[f"in_{name}"].astype("int64")
-        new[f"day_n_{name}"] = flag.groupby(day_keys, dropna=False).transform("sum").reindex(df.index)
+        new[f"day_n_{name}"] = flag.groupby(day_id).transform("sum").reindex(df.index)
         today = (order[f"in_{name}"] & order["received_today"]).astype("int64")
-        new[f"day_today_n_{name}"] = today.groupby(day_keys, dropna=False).transform("sum").reindex(df.index)
-        seq = flag.groupby(day_keys, dropna=False).cumsum().where(order[f"in_{name}"])
+        new[f"day_today_n_{name}"] = today.groupby(day_id).transform("sum").reindex(df.index)
+        seq = flag.groupby(day_id).cumsum().where(order[f"in_{name}"])
         new[f"day_seq_{name}"] = seq.reindex(df.index)
     df = pd.concat([df, pd.DataFrame(new, index=df.index)], axis=1)
-    touched = df["received_today"].groupby([df["patient_key"], df["date_of_service"]], dropna=False).transform("any")
+    touched = df["received_today"].groupby(day_id.reindex(df.index)).transform("any")
     df["touched_day"] = touched & has_dos | df["received_today"]
     return df
 
 
 def _add_duplicate_column(df: pd.DataFrame) -> None:
-    keys = ["patient_key", "procedure_code", "modifiers", "date_of_service"]
-    order = df.sort_values(keys + ["received_date", "claim_id", "claim_key"], kind="stable")
+    keys = ["_pk", "_pc", "_mod", "date_of_service"]  # patient, code, modifiers, date of service
+    order = df.sort_values(keys + ["received_date", "_cid", "_ck"], kind="stable")
     group = order.groupby(keys, dropna=False, sort=False).ngroup()
-    new_claim = (group != group.shift()) | (order["claim_key"] != order["claim_key"].shift())
+    new_claim = (group != group.shift()) | (order["_ck"] != order["_ck"].shift())
     df["dup_claim_seq"] = new_claim.astype("int64").groupby(group).cumsum().reindex(df.index)
 
 
@@ -160,11 +211,11 @@ def _add_course_columns(df: pd.DataFrame, ref: Reference, proc_lists: list[str])
     is_delivery = df[f"in_{delivery_list}"].to_numpy()
     course_cols = ["course_id", "course_first_dos", "course_last_dos"]
 
-    deliveries = df.loc[is_delivery].sort_values(["patient_key", "date_of_service"] + LINE_ORDER, kind="stable")
-    prev = deliveries.groupby("patient_key")["date_of_service"].shift()
+    deliveries = df.loc[is_delivery].sort_values(["_pk", "date_of_service"] + _LINE_ORDER, kind="stable")
+    prev = deliveries.groupby("_pk")["date_of_service"].shift()
     gap_days = threshold_at(gap_ref, deliveries["date_of_service"])
     starts = prev.isna() | ((deliveries["date_of_service"] - prev).dt.days > gap_days)
-    course_no = starts.astype("int64").groupby(deliveries["patient_key"]).cumsum()
+    course_no = starts.astype("int64").groupby(deliveries["_pk"]).cumsum()
     deliveries = deliveries.assign(_course_no=course_no)
     courses = deliveries.groupby(["patient_key", "_course_no"], as_index=False).agg(
         course_first_dos=("date_of_service", "min"), course_last_dos=("date_of_service", "max"))
@@ -190,13 +241,17 @@ def _add_course_columns(df: pd.DataFrame, ref: Reference, proc_lists: list[str])
     pick_fwd = ~pick_back & near.fillna(False).to_numpy(dtype=bool)
     attached = pd.concat([back[pick_back], fwd[pick_fwd]], ignore_index=True)
     assigned = pd.concat([del_course, attached[["claim_key", "line_number"] + course_cols]], ignore_index=True)
-    df = df.merge(assigned, on=["claim_key", "line_number"], how="left")
+    df = _left_join(df, assigned, ["claim_key", "line_number"], course_cols)
 
     in_course = df["course_id"].notna()
+    # Course rank: sorts as course_id (missing last); NaN outside a course, so groupby drops those rows.
+    course_rank = _rank(df["course_id"])
+    df["_course"] = pd.Series(course_rank, index=df.index, dtype="float64").where(in_course)
     dos = df["date_of_service"]
     df["course_inside"] = ((dos > df["course_first_dos"]) & (dos < df["course_last_dos"])).fillna(False).astype(bool)
-    order = df.sort_values(["course_id", "date_of_service"] + LINE_ORDER, kind="stable")
-    grp = order["course_id"]
+    order = df.assign(_course_order=course_rank).sort_values(["_course_order", "date_of_service"] + _LINE_ORDER,
+                                                             kind="stable")
+    grp = order["_course"]
     d_flag = order[f"in_{delivery_list}"].astype("int64")
     new = {"course_delivery_seq": d_flag.groupby(grp).cumsum().where(order[f"in_{delivery_list}"]).reindex(df.index)}
     for name in proc_lists:
@@ -214,9 +269,9 @@ def _add_course_columns(df: pd.DataFrame, ref: Reference, proc_lists: list[str])
     first = first.drop_duplicates("course_id")
     first = first.assign(course_fx_ceiling=ceiling_at(first["first_neoplasm_dx"], first["course_first_dos"],
                                                       ref.ceilings).to_numpy())
-    df = df.merge(first[["course_id", "course_fx_ceiling"]], on="course_id", how="left")
+    df = _left_join(df, first, ["course_id"], ["course_fx_ceiling"])
     df.loc[~in_course, "course_fx_ceiling"] = np.nan
-    touched = df["received_today"].groupby(df["course_id"]).transform("any")
+    touched = df["received_today"].groupby(df["_course"]).transform("any")
     df["touched_course"] = touched.reindex(df.index).fillna(False).astype(bool) & in_course
     return df
 
@@ -246,8 +301,9 @@ def _npi_valid(values: pd.Series) -> pd.Series:
 def build_claim_view(claims: pd.DataFrame, lines: pd.DataFrame) -> pd.DataFrame:
     df = claims.copy()
     today = lines[lines["received_today"]]
-    per_claim = today.groupby("claim_key").agg(line_charge=("charge", lambda s: s.fillna(0).sum()),
-                                               date_of_service=("date_of_service", "min"))
+    # Missing charges count as 0 (a cython sum, not a Python function per claim).
+    per_claim = today.assign(_charge=today["charge"].fillna(0)).groupby("claim_key").agg(
+        line_charge=("_charge", "sum"), date_of_service=("date_of_service", "min"))
     df = df.merge(per_claim, left_on="claim_key", right_index=True, how="left")
     df["total_charge_cents"] = (pd.to_numeric(df["total_charge"]) * 100).round().astype("Float64")
     df["line_charge_cents"] = (df["line_charge"].fillna(0) * 100).round().astype("Float64")

@@ -7,13 +7,15 @@ replacement (frequency 7) or void (8) supersedes the earlier versions of its lin
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timezone
+from operator import attrgetter
 
-from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, select, tuple_, update
+from sqlalchemy import Connection, Date, Engine, and_, bindparam, delete, func, select, tuple_, update
 
-from claimaudit.model import ParseResult, as_dicts
+from claimaudit.model import Claim, Diagnosis, ParseResult, ServiceLine
 from claimaudit.store import schema as t
 from claimaudit.store.db import write_transaction
 
@@ -29,6 +31,56 @@ def _chunks(seq: Sequence, size: int) -> Iterable[Sequence]:
 def _insert_many(conn: Connection, table, rows: list[dict]) -> None:
     for chunk in _chunks(rows, BATCH_ROWS):
         conn.execute(table.insert(), list(chunk))
+
+
+def _bulk_insert(conn: Connection, table, columns: Sequence[str], rows: list[tuple]) -> None:
+    """Insert many rows through the driver's bulk path: COPY on PostgreSQL, one executemany per
+    batch on SQLite. SQLAlchemy's per-row parameter processing cost as much as the inserts; the
+    values here are already plain str/int/float/date/None."""
+    if not rows:
+        return
+    quote = conn.dialect.identifier_preparer.quote
+    names = ", ".join(quote(c) for c in columns)
+    dbapi = conn.connection.dbapi_connection
+    if conn.dialect.name == "postgresql":
+        with dbapi.cursor() as cur, cur.copy(f"COPY {quote(table.name)} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    if conn.dialect.name != "sqlite":  # any other backend: SQLAlchemy's executemany
+        _insert_many(conn, table, [dict(zip(columns, row)) for row in rows])
+        return
+    # SQLite stores dates as ISO text (as SQLAlchemy's Date type writes them).
+    date_at = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, Date)]
+    if date_at:
+        rows = [_iso_dates(row, date_at) for row in rows]
+    sql = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({', '.join('?' * len(columns))})"
+    cur = dbapi.cursor()
+    try:
+        for chunk in _chunks(rows, BATCH_ROWS):
+            cur.executemany(sql, chunk)
+    finally:
+        cur.close()
+
+
+def _iso_dates(row: tuple, positions: list[int]) -> tuple:
+    out = list(row)
+    for i in positions:
+        if out[i] is not None:
+            out[i] = out[i].isoformat()
+    return tuple(out)
+
+
+def _fields(cls) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
+# Row layouts: the model's fields, then the columns the store adds.
+_CLAIM_FIELDS = _fields(Claim)
+_CLAIM_COLUMNS = _CLAIM_FIELDS + ("received_date", "lineage_ref", "interchange_date", "load_seq", "superseded_by")
+_LINE_FIELDS = _fields(ServiceLine)
+_LINE_COLUMNS = _LINE_FIELDS + ("patient_key", "received_date")
+_DX_FIELDS = _fields(Diagnosis)
 
 
 def _existing(conn: Connection, column, values: list) -> set:
@@ -140,18 +192,15 @@ def _load_file(conn: Connection, r: ParseResult, day: date, now: datetime, taken
 
     claims = [c for c in r.claims if (c.sender_id, c.interchange_control) in keep]
     keys = {c.claim_key: c for c in claims}
-    claim_rows = as_dicts(claims)
-    for seq, row in enumerate(claim_rows, start=next_seq):
-        row["received_date"] = day
-        row["lineage_ref"] = lineage_ref(row["original_claim_ref"], row["claim_id"])
-        row["interchange_date"] = isa_dates.get((row["sender_id"], row["interchange_control"]))
-        row["load_seq"] = seq
-        row["superseded_by"] = None
-    line_rows = as_dicts([ln for ln in r.lines if ln.claim_key in keys])
-    for row in line_rows:
-        row["patient_key"] = keys[row["claim_key"]].patient_key
-        row["received_date"] = day
-    dx_rows = as_dicts([d for d in r.diagnoses if d.claim_key in keys])
+    claim_values = attrgetter(*_CLAIM_FIELDS)
+    claim_rows = [
+        claim_values(c) + (day, lineage_ref(c.original_claim_ref, c.claim_id),
+                           isa_dates.get((c.sender_id, c.interchange_control)), seq, None)
+        for seq, c in enumerate(claims, start=next_seq)]
+    line_values = attrgetter(*_LINE_FIELDS)
+    line_rows = [line_values(ln) + (keys[ln.claim_key].patient_key, day) for ln in r.lines if ln.claim_key in keys]
+    dx_values = attrgetter(*_DX_FIELDS)
+    dx_rows = [dx_values(d) for d in r.diagnoses if d.claim_key in keys]
 
     if isa_dates and not new_isas:
         status = "duplicate"
@@ -166,9 +215,9 @@ def _load_file(conn: Connection, r: ParseResult, day: date, now: datetime, taken
         conn.execute(t.interchange.insert(), [
             dict(sender_id=s, interchange_control=c, file_sha256=r.file_sha256, source_file=r.source_file,
                  received_date=day, interchange_date=isa_dates[(s, c)]) for s, c in new_isas])
-    _insert_many(conn, t.claim, claim_rows)
-    _insert_many(conn, t.service_line, line_rows)
-    _insert_many(conn, t.diagnosis, dx_rows)
+    _bulk_insert(conn, t.claim, _CLAIM_COLUMNS, claim_rows)
+    _bulk_insert(conn, t.service_line, _LINE_COLUMNS, line_rows)
+    _bulk_insert(conn, t.diagnosis, _DX_FIELDS, dx_rows)
     counts["claims"] += len(claim_rows)
     counts["lines"] += len(line_rows)
     counts["diagnoses"] += len(dx_rows)
