@@ -13,6 +13,7 @@ import os
 import secrets
 import socket
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -45,17 +46,15 @@ def _unavailable(reason: str):
     pytest.skip(f"PostgreSQL not reachable: {reason}")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request, tmp_path):
-    """URL of a fresh, empty database (schema not created: call ensure_schema)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'report.db'}"
-        return
+@contextmanager
+def scratch_pg_database(prefix: str):
+    """URL of a new PostgreSQL database on the local server, dropped afterwards. Skips (fails
+    in CI) when the server cannot be reached."""
     try:
         admin, user = _pg_admin_connect()
     except Exception as exc:  # noqa: BLE001 - any failure to connect means "not reachable"
         _unavailable(str(exc).strip())
-    name = f"claimaudit_test_{secrets.token_hex(6)}"
+    name = f"{prefix}_{secrets.token_hex(6)}"
     with admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     try:
@@ -64,6 +63,16 @@ def db_url(request, tmp_path):
         admin, _ = _pg_admin_connect()
         with admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """URL of a fresh, empty database (schema not created: call ensure_schema)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'report.db'}"
+        return
+    with scratch_pg_database("claimaudit_test") as url:
+        yield url
 
 
 @dataclass

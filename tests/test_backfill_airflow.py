@@ -11,7 +11,6 @@ production; the report DB is the default SQLite file.
 from __future__ import annotations
 
 import os
-import secrets
 import time
 from datetime import date, datetime, time as dtime
 from pathlib import Path
@@ -109,21 +108,10 @@ def airflow_metadata_url():
     """A fresh PostgreSQL database for Airflow's metadata, as in production. On SQLite the
     scheduler and ``backfill create`` lock each other out ("database is locked"; once the
     scheduler died on a half-created run)."""
-    from conftest import PG_HOST, PG_PORT, _pg_admin_connect, _unavailable
+    from conftest import scratch_pg_database
 
-    try:
-        admin, user = _pg_admin_connect()
-    except Exception as exc:  # noqa: BLE001 - any failure to connect means "not reachable"
-        _unavailable(str(exc).strip())
-    name = f"airflow_backfill_test_{secrets.token_hex(6)}"
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://{user}@{PG_HOST}:{PG_PORT}/{name}"
-    finally:
-        admin, _ = _pg_admin_connect()
-        with admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_pg_database("airflow_backfill_test") as url:
+        yield url
 
 
 def test_native_backfill_audits_three_days_in_date_order(tmp_path, airflow_metadata_url):
