@@ -75,6 +75,33 @@ def db_url(request, tmp_path):
         yield url
 
 
+@contextmanager
+def migrated_engine(url: str):
+    """An engine on ``url`` with the report schema migrated to head, disposed afterwards."""
+    from claimaudit.store.db import engine_for, ensure_schema
+
+    engine = engine_for(url)
+    ensure_schema(engine)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def engine(db_url):
+    """A migrated report DB, once on SQLite and once on PostgreSQL."""
+    with migrated_engine(db_url) as e:
+        yield e
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path):
+    """A migrated SQLite report DB, for tests where the database is not the subject."""
+    with migrated_engine(f"sqlite:///{tmp_path / 'report.db'}") as e:
+        yield e
+
+
 @dataclass
 class SmtpServer:
     host: str

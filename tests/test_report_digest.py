@@ -19,7 +19,6 @@ from claimaudit.report import chart
 from claimaudit.report.digest import build_digest
 from claimaudit.report.outbox import write_eml
 from claimaudit.store import schema as t
-from claimaudit.store.db import engine_for, ensure_schema
 from claimaudit.store.findings import TrendPoint, replace_day
 from claimaudit.store.history import load_results
 from conftest import build_parse_result
@@ -36,24 +35,6 @@ CATALOGUE = {
                               "fix": "One session per line; a second session the same day gets its own line with 76."},
 }
 RUN_URL = "https://airflow.example.org/dags/claims_audit_nightly/runs/scheduled__2025-06-04?tab=graph&x=<1>"
-
-
-@pytest.fixture
-def any_engine(db_url):
-    """Both databases: the golden test shows the store renders the same email from either."""
-    engine = engine_for(db_url)
-    ensure_schema(engine)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def engine(tmp_path):
-    """Rendering tests need one database; the store itself is tested on both in test_store_*."""
-    engine = engine_for(f"sqlite:///{tmp_path / 'report.db'}")
-    ensure_schema(engine)
-    yield engine
-    engine.dispose()
 
 
 def _finding(claim, rule, severity, message, line=1, mods="", code="77386"):
@@ -103,9 +84,9 @@ def _golden(name: str, actual: str) -> None:
     assert actual == path.read_text(encoding="utf-8"), f"digest rendering changed; see {path}"
 
 
-def test_digest_matches_golden_files(any_engine):
-    two_days(any_engine)
-    msg = _digest(any_engine)
+def test_digest_matches_golden_files(engine):
+    two_days(engine)
+    msg = _digest(engine)
     assert msg["Subject"] == "77386 audit 2025-06-03: 2 errors, 0 warnings, 1 file rejected"
     assert [p.get_content_type() for p in msg.walk()] == [
         "multipart/mixed", "multipart/alternative", "text/plain", "multipart/related", "text/html", "image/png",
@@ -120,20 +101,20 @@ def test_digest_matches_golden_files(any_engine):
     _golden("digest_2025-06-03.eml", raw)
 
 
-def test_file_derived_values_are_escaped(engine):
-    two_days(engine)
-    html = _digest(engine, day=D1).get_body(("html",)).get_content()
+def test_file_derived_values_are_escaped(sqlite_engine):
+    two_days(sqlite_engine)
+    html = _digest(sqlite_engine, day=D1).get_body(("html",)).get_content()
     assert XSS not in html and "<script" not in html.lower()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
-    html2 = _digest(engine).get_body(("html",)).get_content()
+    html2 = _digest(sqlite_engine).get_body(("html",)).get_content()
     assert "<script" not in html2.lower() and "&lt;script&gt;alert(1)&lt;/script&gt;.837" in html2
     assert 'href="https://airflow.example.org/dags/claims_audit_nightly/runs/scheduled__2025-06-04?tab=graph' \
            '&amp;x=&lt;1&gt;"' in html2
 
 
-def test_sections_new_still_open_resolved_rejected(engine):
-    two_days(engine)
-    text = _digest(engine).get_body(("plain",)).get_content()
+def test_sections_new_still_open_resolved_rejected(sqlite_engine):
+    two_days(sqlite_engine)
+    text = _digest(sqlite_engine).get_body(("plain",)).get_content()
     assert "New today: 1. Found again: 1. Still open from earlier days: 1. Resolved by today's claims: 1." in text
     resolved = text.split("RESOLVED BY TODAY'S CLAIMS (1)")[1].split("REJECTED FILES")[0]
     assert "claim C1 line 1" in resolved
@@ -145,11 +126,11 @@ def test_sections_new_still_open_resolved_rejected(engine):
     assert f"Airflow run: {RUN_URL}" in text
 
 
-def test_no_patient_identifiers_in_the_email(engine):
+def test_no_patient_identifiers_in_the_email(sqlite_engine):
     """The store keeps only a one-way patient_key; not even that reaches the email."""
-    two_days(engine)
-    msg = _digest(engine)
-    with engine.connect() as conn:
+    two_days(sqlite_engine)
+    msg = _digest(sqlite_engine)
+    with sqlite_engine.connect() as conn:
         keys = set(conn.execute(sa.select(t.claim.c.patient_key)).scalars())
     assert keys
     decoded = "".join(p.get_content() for p in msg.walk() if p.get_content_maintype() == "text")
@@ -157,9 +138,9 @@ def test_no_patient_identifiers_in_the_email(engine):
     assert "patient_key" not in decoded
 
 
-def test_csv_attachment_has_every_finding_of_the_day(engine):
-    two_days(engine)
-    msg = _digest(engine)
+def test_csv_attachment_has_every_finding_of_the_day(sqlite_engine):
+    two_days(sqlite_engine)
+    msg = _digest(sqlite_engine)
     (att,) = list(msg.iter_attachments())
     assert att.get_filename() == "77386-audit-2025-06-03-findings.csv"
     rows = list(csv.DictReader(io.StringIO(att.get_content())))
@@ -180,30 +161,30 @@ def test_csv_cells_cannot_become_spreadsheet_formulas():
     assert row[0] == "'=HYPERLINK(\"http://evil\")" and row[7] == "'-2+3"
 
 
-def test_all_clear_day(engine):
-    load_results(engine, [build_parse_result("ok.837", [{"claim_id": "OK1", "lines": [("77386", "", D1)]}])], D1)
-    replace_day(engine, audit_date=D1, run_id="r", ruleset_version="v", findings=[], stats={"files": 1},
+def test_all_clear_day(sqlite_engine):
+    load_results(sqlite_engine, [build_parse_result("ok.837", [{"claim_id": "OK1", "lines": [("77386", "", D1)]}])], D1)
+    replace_day(sqlite_engine, audit_date=D1, run_id="r", ruleset_version="v", findings=[], stats={"files": 1},
                 started_at=T1)
-    msg = _digest(engine, day=D1, airflow_run_url="")
+    msg = _digest(sqlite_engine, day=D1, airflow_run_url="")
     assert msg["Subject"] == "77386 audit 2025-06-02: all clear"
     assert "All clear" in msg.get_body(("plain",)).get_content()
     assert list(msg.iter_attachments()) == [] and "Airflow" not in msg.as_string()
-    assert _digest(engine, day=D1, send_all_clear=False) is None
+    assert _digest(sqlite_engine, day=D1, send_all_clear=False) is None
 
 
-def test_rejected_only_day_still_sends(engine):
+def test_rejected_only_day_still_sends(sqlite_engine):
     bad = build_parse_result("junk.bin", [], rejections=[{"reason": "not an X12 file: no ISA segment"}])
-    load_results(engine, [bad], D1)
-    replace_day(engine, audit_date=D1, run_id="r", ruleset_version="v", findings=[],
+    load_results(sqlite_engine, [bad], D1)
+    replace_day(sqlite_engine, audit_date=D1, run_id="r", ruleset_version="v", findings=[],
                 stats={"files": 1, "rejections": 1}, started_at=T1)
-    msg = _digest(engine, day=D1, send_all_clear=False)
+    msg = _digest(sqlite_engine, day=D1, send_all_clear=False)
     assert msg is not None and msg["Subject"] == "77386 audit 2025-06-02: 1 file rejected"
     assert "junk.bin" in msg.get_body(("html",)).get_content()
 
 
-def test_never_audited_day_is_an_error_not_all_clear(engine):
+def test_never_audited_day_is_an_error_not_all_clear(sqlite_engine):
     with pytest.raises(LookupError):
-        _digest(engine, day=D1)
+        _digest(sqlite_engine, day=D1)
 
 
 def _decode_png(data: bytes):
@@ -239,9 +220,9 @@ def test_trend_chart_draws_one_bar_per_audited_day():
     assert px(chart.slot_bounds(0)[0] + 1, base) == (255, 255, 255)  # no audit in the oldest slot
 
 
-def test_write_eml_roundtrip(engine, tmp_path):
-    two_days(engine)
-    msg = _digest(engine)
+def test_write_eml_roundtrip(sqlite_engine, tmp_path):
+    two_days(sqlite_engine)
+    msg = _digest(sqlite_engine)
     path = write_eml(msg, tmp_path / "outbox", D2)
     assert path.name == "77386-audit-2025-06-03.eml"
     again = message_from_bytes(path.read_bytes(), policy=policy.default)

@@ -14,19 +14,10 @@ import sqlalchemy as sa
 
 from claimaudit.rules.history import read_history
 from claimaudit.store import schema as t
-from claimaudit.store.db import engine_for, ensure_schema
 from claimaudit.store.history import load_results
 from conftest import build_parse_result
 
 D1, D2, D3, D4 = date(2025, 6, 2), date(2025, 6, 3), date(2025, 6, 4), date(2025, 6, 5)
-
-
-@pytest.fixture
-def engine(db_url):
-    engine = engine_for(db_url)
-    ensure_schema(engine)
-    yield engine
-    engine.dispose()
 
 
 def version(name: str, isa: str, *, freq: str = "1", lines: int = 1, isa_date: date | None = None):

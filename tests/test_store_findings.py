@@ -8,21 +8,12 @@ import pytest
 import sqlalchemy as sa
 
 from claimaudit.store import schema as t
-from claimaudit.store.db import engine_for, ensure_schema
 from claimaudit.store.findings import day_summary, finding_id, mark_email_sent, replace_day
 from claimaudit.store.history import load_results
 from conftest import build_parse_result
 
 D1, D2, D3 = date(2025, 6, 2), date(2025, 6, 3), date(2025, 6, 4)
 T0 = datetime(2025, 6, 3, 2, 0, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-def engine(db_url):
-    engine = engine_for(db_url)
-    ensure_schema(engine)
-    yield engine
-    engine.dispose()
 
 
 def finding(claim, line=1, rule="R77386-MOD-26", severity="error", message="Remove modifier 26."):

@@ -8,19 +8,10 @@ import pytest
 import sqlalchemy as sa
 
 from claimaudit.store import schema as t
-from claimaudit.store.db import engine_for, ensure_schema
 from claimaudit.store.history import load_results
 from conftest import build_parse_result
 
 D1, D2, D3 = date(2025, 6, 2), date(2025, 6, 3), date(2025, 6, 4)
-
-
-@pytest.fixture
-def engine(db_url):
-    engine = engine_for(db_url)
-    ensure_schema(engine)
-    yield engine
-    engine.dispose()
 
 
 def snapshot(engine) -> dict[str, list[tuple]]:
