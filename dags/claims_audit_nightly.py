@@ -9,9 +9,10 @@ the folder `<AUDIT_INBOX>/<YYYY-MM-DD>/`. A manual run audits the `audit_date` p
 
 **Steps.** find the day's files → parse each file (one mapped task per file; a bad file is
 quarantined and recorded, the others go on) → add the claims to the claim history → run the
-Great Expectations rule suites in `expectations/` → replace the day's findings in the report DB
-(`AUDIT_DB_URL`) → send the digest through the `smtp_default` connection (or write it to
-`var/outbox/` when no SMTP connection is configured).
+Great Expectations rule suites in `expectations/` (one mapped task per batch of
+patients: one on an ordinary day, several for a month onboarded at once) → replace the day's
+findings in the report DB (`AUDIT_DB_URL`) → send the digest through the `smtp_default`
+connection (or write it to `var/outbox/` when no SMTP connection is configured).
 
 **Reruns and backfills** replace the day's findings; they never duplicate them. A failing rule is
 a finding, not a failed task: only broken infrastructure (DB, disk, SMTP) fails a task.
@@ -98,16 +99,24 @@ def claims_audit_nightly():
         return pipeline.load_history(day["audit_date"])
 
     @task
-    def run_rules(day: dict, loaded: dict) -> dict:
+    def plan_rules(day: dict, loaded: dict) -> list[dict]:
         from claimaudit import pipeline
 
-        return pipeline.run_rules(day["audit_date"])
+        return pipeline.plan_rules(day["audit_date"])
+
+    # One task per batch of patients: an ordinary day is one batch, a month onboarded at once
+    # is several, audited side by side by the workers.
+    @task(map_index_template="batch {{ batch['batch'] }} of {{ batch['batches'] }}")
+    def run_rules(batch: dict, day: dict) -> dict:
+        from claimaudit import pipeline
+
+        return pipeline.run_rules(day["audit_date"], batch)
 
     @task
-    def write_findings(day: dict, rules: dict, loaded: dict, run_id=None) -> dict:
+    def write_findings(day: dict, rules: list[dict], loaded: dict, run_id=None) -> dict:
         from claimaudit import pipeline
 
-        return pipeline.write_findings(day["audit_date"], run_id, rules, loaded, day["started_at"])
+        return pipeline.write_findings(day["audit_date"], run_id, list(rules), loaded, day["started_at"])
 
     @task(retries=3, retry_delay=timedelta(minutes=10))
     def send_summary(day: dict, written: dict, run_id=None) -> str:
@@ -127,7 +136,7 @@ def claims_audit_nightly():
     parsed = parse_file.partial(day=day).expand(path=files)
     loaded = load_history(day)
     parsed >> loaded
-    rules = run_rules(day, loaded)
+    rules = run_rules.partial(day=day).expand(batch=plan_rules(day, loaded))
     written = write_findings(day, rules, loaded)
     send_summary(day, written)
 

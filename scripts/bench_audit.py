@@ -2,27 +2,34 @@
 """End-to-end benchmark of the nightly audit: one day against growing history, and a one-shot month.
 
     python scripts/bench_audit.py [--db sqlite,postgresql] [--history 100000,300000,1000000]
-                                  [--day-lines 50000] [--oneshot-lines 1000000] [--skip-days]
-                                  [--skip-oneshot] [--full-history] [--work var/bench] [--json FILE]
+                                  [--day-lines 50000] [--oneshot-lines 1000000] [--workers 2]
+                                  [--batch-lines N] [--skip-days] [--skip-flat] [--skip-oneshot]
+                                  [--full-history] [--work var/bench] [--json FILE]
 
 Data: claimaudit.samples.generator writes business days of about ``--day-lines`` service lines
 each (patients_per_day = day_lines / 2), from 2025-06-02, as many days as the largest history
 needs plus one. The inbox is cached under ``--work`` and reused by later runs.
 
-Day scenario, per database: history grows in one report DB. For each history size H the days
-before the audited day (together >= H lines) are loaded with the pipeline's own steps
-``parse_file`` + ``load_history`` (no rules: ``--full-history`` runs the whole audit for them
-instead), then the next day is audited with the pipeline's steps in DAG order: parse_file per
-file, load_history, rules (claimaudit.rules.runner.run_rules, as pipeline.run_rules calls it, so
-its phases can be timed), write_findings, build_digest + write_outbox.
+Every audit runs the pipeline's steps in DAG order, each task in a process of its own as
+Airflow runs it (its imports and memory are its own): parse_file per file, load_history,
+plan_rules, run_rules per batch of patients, write_findings, build_digest + write_outbox. The
+mapped tasks (parse_file, run_rules) run ``--workers`` at a time, as LocalExecutor with that
+parallelism does. Airflow's own scheduling overhead per task is not counted. Peak RSS is sampled
+every 50 ms over all the processes together.
 
-One-shot scenario, per database: the files of the first ``--oneshot-lines`` lines of the window
-are linked into a single inbox day and audited in a fresh report DB (a month onboarded at once).
+Scenarios, per database:
+- day: history grows in one report DB. For each history size H the days before the audited day
+  (together >= H lines) are loaded with parse_file + load_history (no rules; ``--full-history``
+  runs the whole audit for them), then the next day is audited.
+- flat: the same day (the third) against its own two days of history plus a growing history of
+  other patients (seed 8, received before the window) up to each size H: the rules read only
+  the day's patients, so the time per day should stay flat.
+- one-shot: the files of the first ``--oneshot-lines`` lines of the window are linked into a
+  single inbox day and audited in a fresh report DB (a month onboarded at once).
 
-Every load and every audit runs in its own child process (as Airflow runs each task), so the peak
-RSS printed is that step's own. PostgreSQL: a scratch database on 127.0.0.1:5432 is created with
-psycopg and dropped afterwards. Targets (issue 8): day of 50k lines against 1M history <= 60 s,
-one-shot 1M <= 120 s, peak RSS <= 2 GiB.
+PostgreSQL: a scratch database on 127.0.0.1:5432 is created with psycopg and dropped afterwards.
+Targets (issue 8): day of 50k lines against 1M history <= 60 s, one-shot 1M <= 120 s, peak RSS
+<= 2 GiB.
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "include"))
 
 FIRST_DAY = date(2025, 6, 2)
+OTHER_FIRST_DAY = date(2025, 3, 3)  # other patients' history: business days before FIRST_DAY
 ONESHOT_DAY = date(2025, 8, 1)  # after every generated day: the one-shot inbox folder
 PG_HOST, PG_PORT, PG_ADMIN_DB = "127.0.0.1", 5432, "test"
 PG_USERS = ("postgres", "root")
@@ -53,19 +61,23 @@ TARGETS = {"day_1M_s": 60.0, "oneshot_s": 120.0, "rss_mib": 2048.0}
 def _settings(cfg: dict):
     from claimaudit.settings import Settings
 
-    return Settings.from_env({"AUDIT_INBOX": cfg["inbox"], "AUDIT_VAR_DIR": cfg["var_dir"],
-                              "AUDIT_DB_URL": cfg["db_url"]})
+    env = {"AUDIT_INBOX": cfg["inbox"], "AUDIT_VAR_DIR": cfg["var_dir"], "AUDIT_DB_URL": cfg["db_url"]}
+    if cfg.get("batch_lines"):
+        env["AUDIT_RULE_BATCH_LINES"] = str(cfg["batch_lines"])
+    if cfg.get("workers"):  # as a deployment sets it: one rule task per worker that can run at once
+        env["AUDIT_RULE_TASKS"] = str(cfg["workers"])
+    return Settings.from_env(env)
 
 
 def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-def _parse_day(pipeline, day: date, s) -> tuple[float, int]:
+def _parse_day(pipeline, day: date, s, cfg: dict) -> tuple[float, int]:
     t0 = time.perf_counter()
     files = pipeline.begin_day(day, s)
-    for path in files:
-        pipeline.parse_file(path, day, s)
+    with _pool(cfg["workers"], fresh=False) as pool:
+        list(pool.map(_parse_task, [(f, day.isoformat(), cfg) for f in files]))
     return time.perf_counter() - t0, len(files)
 
 
@@ -81,7 +93,7 @@ def child_load(cfg: dict) -> dict:
         if cfg.get("full_history"):
             lines += pipeline.audit_day(day, s)["loaded"]["day_lines"]
             continue
-        seconds, _ = _parse_day(pipeline, day, s)
+        seconds, _ = _parse_day(pipeline, day, s, cfg)
         parse_s += seconds
         t0 = time.perf_counter()
         loaded = pipeline.load_history(day, s)
@@ -92,52 +104,183 @@ def child_load(cfg: dict) -> dict:
             "rss_mib": _peak_rss_mib()}
 
 
-def child_audit(cfg: dict) -> dict:
-    """One day through the pipeline's steps, each timed."""
-    import pickle
+class TreeRss:
+    """Samples the resident memory of this process and all its descendants (the parallel task
+    workers included) every 50 ms; ``peak_mib`` is the largest total seen: the step's real
+    concurrent peak, not a sum of the workers' separate peaks."""
 
+    def __init__(self, interval: float = 0.05):
+        import threading
+
+        self.interval = interval
+        self.peak_mib = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def _children(pid: int) -> list[int]:
+        out = []
+        try:
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{task}/children") as fh:
+                    out += [int(c) for c in fh.read().split()]
+        except OSError:  # the process ended between two reads
+            pass
+        return out
+
+    @staticmethod
+    def _rss_kib(pid: int) -> int:
+        try:
+            with open(f"/proc/{pid}/status") as fh:
+                for line in fh:
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1])
+        except OSError:
+            pass
+        return 0
+
+    def sample(self) -> float:
+        todo, total = [os.getpid()], 0
+        while todo:
+            pid = todo.pop()
+            total += self._rss_kib(pid)
+            todo += self._children(pid)
+        self.peak_mib = max(self.peak_mib, total / 1024)
+        return total / 1024
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.sample()
+
+    def __enter__(self) -> "TreeRss":
+        self.sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _parse_task(args: tuple[str, str, dict]) -> float:
+    """One parse_file task (a mapped Airflow task): returns the worker's peak RSS so far."""
     from claimaudit import pipeline
-    from claimaudit.rules.runner import run_rules
+
+    path, day, cfg = args
+    pipeline.parse_file(path, day, _settings(cfg))
+    return _peak_rss_mib()
+
+
+def _rules_task(args: tuple[str, dict, dict]) -> dict:
+    """One run_rules task (one batch of patients) in a fresh process, as Airflow runs a task:
+    importing Great Expectations is part of its cost."""
+    from claimaudit import pipeline
+
+    day, batch, cfg = args
+    out = pipeline.run_rules(day, batch, _settings(cfg))
+    out["rss_mib"] = _peak_rss_mib()
+    return out
+
+
+def _load_task(day: str, cfg: dict) -> tuple[dict, float]:
+    from claimaudit import pipeline
+
+    return pipeline.load_history(day, _settings(cfg)), _peak_rss_mib()
+
+
+def _plan_task(day: str, cfg: dict) -> tuple[list[dict], float]:
+    from claimaudit import pipeline
+
+    return pipeline.plan_rules(day, _settings(cfg)), _peak_rss_mib()
+
+
+def _write_task(day: str, cfg: dict, rules: list[dict], loaded: dict, started: str) -> tuple[dict, float]:
+    from claimaudit import pipeline
+
+    return pipeline.write_findings(day, f"bench__{day}", rules, loaded, started, _settings(cfg)), _peak_rss_mib()
+
+
+def _email_task(day: str, cfg: dict) -> tuple[str, float]:
+    from claimaudit import pipeline
+
+    s = _settings(cfg)
+    message = pipeline.build_digest(day, s)
+    return (str(pipeline.write_outbox(message, day, s)) if message is not None else ""), _peak_rss_mib()
+
+
+def _task(fn, *args):
+    """One task in a process of its own, as Airflow runs it (its memory is returned when it ends)."""
+    with _pool(1, fresh=True) as pool:
+        return pool.submit(fn, *args).result()
+
+
+def _pool(workers: int, fresh: bool):
+    from concurrent.futures import ProcessPoolExecutor
+
+    if fresh:  # a new interpreter per task
+        return ProcessPoolExecutor(max_workers=workers, max_tasks_per_child=1)
+    import multiprocessing
+
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+
+
+def child_audit(cfg: dict) -> dict:
+    """One day through the pipeline's steps in DAG order, each timed. parse_file and run_rules are
+    mapped tasks: they run on ``workers`` processes at once, as LocalExecutor runs them."""
+    from claimaudit import pipeline
 
     s = _settings(cfg)
     day = date.fromisoformat(cfg["day"])
     started = datetime.now(timezone.utc)
     total0 = time.perf_counter()
-    parse_s, n_files = _parse_day(pipeline, day, s)
+    with TreeRss() as tree:
+        out = _audit_steps(pipeline, cfg, s, day, started, total0)
+    out["rss_mib"] = tree.peak_mib
+    return out
+
+
+def _audit_steps(pipeline, cfg: dict, s, day: date, started: datetime, total0: float) -> dict:
+    workers = cfg["workers"]
+    t0 = time.perf_counter()
+    files = pipeline.begin_day(day, s)
+    with _pool(workers, fresh=False) as pool:
+        parse_peaks = list(pool.map(_parse_task, [(f, day.isoformat(), cfg) for f in files]))
+    parse_s = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    loaded = pipeline.load_history(day, s)
+    loaded, load_peak = _task(_load_task, day.isoformat(), cfg)
     load_s = time.perf_counter() - t0
 
-    # pipeline.run_rules, unrolled to keep the runner's phase timings.
     t0 = time.perf_counter()
-    engine = pipeline._engine(s)
-    result = run_rules(engine, day, s.expectations_dir, data_docs_dir=s.data_docs_dir / day.isoformat())
-    staged = s.staging_dir / day.isoformat() / "findings.pkl"
-    staged.parent.mkdir(parents=True, exist_ok=True)
-    with open(staged, "wb") as fh:
-        pickle.dump(result.findings, fh, protocol=pickle.HIGHEST_PROTOCOL)
-    rules = {"staged": str(staged), "findings": len(result.findings), "ruleset_version": result.ruleset_version,
-             "lines_audited": result.lines_audited}
+    plan, _ = _task(_plan_task, day.isoformat(), cfg)
+    plan_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    with _pool(workers, fresh=True) as pool:
+        rules = list(pool.map(_rules_task, [(day.isoformat(), batch, cfg) for batch in plan]))
     rules_s = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    pipeline.write_findings(day, f"bench__{day.isoformat()}", rules, loaded, started, s)
+    _task(_write_task, day.isoformat(), cfg, rules, loaded, started.isoformat())
     findings_s = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    message = pipeline.build_digest(day, s)
-    if message is not None:
-        pipeline.write_outbox(message, day, s)
+    _task(_email_task, day.isoformat(), cfg)
     email_s = time.perf_counter() - t0
     total_s = time.perf_counter() - total0
+    stages: dict[str, float] = {}
+    for r in rules:  # phase seconds summed over the parts (tasks overlap in time)
+        for name, seconds in r["stages"].items():
+            stages[name] = stages.get(name, 0.0) + seconds
+    # Each step's own peak: the largest worker of parse_file and of run_rules, the loader's process.
+    peaks = {"parse": max(parse_peaks, default=0.0), "load": load_peak,
+             "rules": max((r["rss_mib"] for r in rules), default=0.0)}
     return {
-        "day": day.isoformat(), "files": n_files, "lines": loaded["day_lines"], "claims": loaded["day_claims"],
-        "lines_audited": result.lines_audited, "history_rows": result.history_rows,
-        "findings": len(result.findings), "parse_s": parse_s, "load_s": load_s, "rules_s": rules_s,
-        "rule_stages": result.stages, "suites": {r.suite: r.seconds for r in result.suites},
-        "findings_s": findings_s, "email_s": email_s, "total_s": total_s,
-        "lines_per_s": loaded["day_lines"] / total_s if total_s else 0.0, "rss_mib": _peak_rss_mib(),
+        "day": day.isoformat(), "files": len(files), "lines": loaded["day_lines"], "claims": loaded["day_claims"],
+        "lines_audited": sum(r["lines_audited"] for r in rules), "history_rows": sum(r["history_rows"] for r in rules),
+        "batches": len(plan), "parts": sum(len(b["parts"]) for b in plan), "workers": workers,
+        "findings": sum(r["findings"] for r in rules), "parse_s": parse_s, "load_s": load_s, "plan_s": plan_s,
+        "rules_s": rules_s, "rule_stages": stages, "findings_s": findings_s, "email_s": email_s, "total_s": total_s,
+        "lines_per_s": loaded["day_lines"] / total_s if total_s else 0.0, "rss_by_step": peaks,
     }
 
 
@@ -151,19 +294,20 @@ def run_child(kind: str, cfg: dict) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def prepare_inbox(work: Path, day_lines: int, days: int) -> tuple[Path, list[tuple[str, int, list[str]]]]:
+def prepare_inbox(work: Path, day_lines: int, days: int, *, first_day: date = FIRST_DAY,
+                  seed: int = 7) -> tuple[Path, list[tuple[str, int, list[str]]]]:
     """Generate (or reuse) the window; returns the inbox and (day, lines, files) per business day."""
     from claimaudit.samples.calendar import BusinessDays
     from claimaudit.samples.generator import generate
 
     patients = max(1, day_lines // 2)
-    end = BusinessDays(FIRST_DAY)[days - 1]
-    inbox = work / f"inbox-p{patients}-{FIRST_DAY.isoformat()}-{end.isoformat()}"
+    end = BusinessDays(first_day)[days - 1]
+    inbox = work / f"inbox-p{patients}-s{seed}-{first_day.isoformat()}-{end.isoformat()}"
     manifest_path = inbox / "manifest.json"
     if not manifest_path.exists():
         shutil.rmtree(inbox, ignore_errors=True)
         t0 = time.perf_counter()
-        generate(inbox, FIRST_DAY, end, patients_per_day=patients)
+        generate(inbox, first_day, end, patients_per_day=patients, seed=seed)
         print(f"generated {inbox.name} in {time.perf_counter() - t0:.1f} s", flush=True)
     else:
         print(f"reusing {inbox.name}", flush=True)
@@ -221,8 +365,11 @@ class Database:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+RUN_OPTIONS = {"workers": 2, "batch_lines": None}  # set from the command line
+
+
 def _cfg(inbox: Path, db: Database) -> dict:
-    return {"inbox": str(inbox), "var_dir": str(db.folder / "var"), "db_url": db.url}
+    return {"inbox": str(inbox), "var_dir": str(db.folder / "var"), "db_url": db.url, **RUN_OPTIONS}
 
 
 def bench_days(kind: str, inbox: Path, days, sizes: list[int], work: Path, full_history: bool) -> list[dict]:
@@ -254,6 +401,34 @@ def bench_days(kind: str, inbox: Path, days, sizes: list[int], work: Path, full_
     return rows
 
 
+def bench_flat(kind: str, inbox: Path, days, other_inbox: Path, other_days, sizes: list[int], work: Path) -> list[dict]:
+    """The same day against growing history of *other* patients. For each size a fresh report DB
+    holds the day's own patients' history (the two business days before it) and other patients'
+    history (seed 8, received before the window) up to that size; then the day is audited, its
+    first time in that DB. The rules read only the day's patients, so the time should stay flat."""
+    rows = []
+    for size in sizes:
+        db = Database(kind, work / f"{kind}-flat", "flat")
+        try:
+            own = run_child("load", {**_cfg(inbox, db), "days": [d[0] for d in days[:2]], "full_history": False})
+            history_lines, todo = own["lines"], []
+            for day in other_days:
+                if history_lines + sum(d[1] for d in todo) >= size:
+                    break
+                todo.append(day)
+            if todo:
+                load = run_child("load", {**_cfg(other_inbox, db), "days": [d[0] for d in todo], "full_history": False})
+                history_lines += load["lines"]
+            audit = run_child("audit", {**_cfg(inbox, db), "day": days[2][0]})
+            audit.update(db=kind, scenario=f"same day vs {size // 1000}k, other patients",
+                         history_lines=history_lines, db_mib=db.size_mib())
+            rows.append(audit)
+            _print_audit(audit)
+        finally:
+            db.drop()
+    return rows
+
+
 def bench_oneshot(kind: str, inbox: Path, days, lines: int, work: Path) -> dict:
     db = Database(kind, work / f"{kind}-oneshot", "oneshot")
     try:
@@ -269,8 +444,7 @@ def bench_oneshot(kind: str, inbox: Path, days, lines: int, work: Path) -> dict:
                 if not dst.exists():  # the redelivered duplicate has the same name on its later day
                     os.link(src, dst)
             total += n
-        audit = run_child("audit", {"inbox": str(db.folder / "inbox"), "var_dir": str(db.folder / "var"),
-                                    "db_url": db.url, "day": ONESHOT_DAY.isoformat()})
+        audit = run_child("audit", {**_cfg(db.folder / "inbox", db), "day": ONESHOT_DAY.isoformat()})
         audit.update(db=kind, scenario=f"one-shot {total // 1000}k", history_lines=0, db_mib=db.size_mib())
         _print_audit(audit)
         return audit
@@ -280,29 +454,33 @@ def bench_oneshot(kind: str, inbox: Path, days, lines: int, work: Path) -> dict:
 
 def _print_audit(a: dict) -> None:
     st = a["rule_stages"]
+    rss = a["rss_by_step"]
     print(f"  [{a['db']}] {a['scenario']}: day {a['day']} {a['lines']} lines ({a['files']} files), history slice "
-          f"{a['history_rows']} rows, {a['findings']} findings | parse {a['parse_s']:.1f} s, load {a['load_s']:.1f} s, "
-          f"rules {a['rules_s']:.1f} s (load rules {st.get('load_rules', 0):.1f}, "
-          f"read {st.get('read_history', 0):.1f}, views {st.get('views', 0):.1f}, "
+          f"{a['history_rows']} rows in {a['parts']} part(s) over {a['batches']} rule task(s), "
+          f"{a['findings']} findings | "
+          f"parse {a['parse_s']:.1f} s, load {a['load_s']:.1f} s, plan {a['plan_s']:.1f} s, "
+          f"rules {a['rules_s']:.1f} s on {a['workers']} workers (summed over parts: load rules "
+          f"{st.get('load_rules', 0):.1f}, read {st.get('read_history', 0):.1f}, views {st.get('views', 0):.1f}, "
           f"gx init {st.get('gx_context', 0):.1f}, suites {st.get('suites', 0):.1f}, "
           f"data docs {st.get('data_docs', 0):.1f}), findings write {a['findings_s']:.1f} s, "
           f"email {a['email_s']:.1f} s | total {a['total_s']:.1f} s, {a['lines_per_s']:.0f} lines/s, "
-          f"peak RSS {a['rss_mib']:.0f} MiB", flush=True)
-    print("      suites: " + ", ".join(f"{k} {v:.1f}" for k, v in a["suites"].items()), flush=True)
+          f"peak RSS {a['rss_mib']:.0f} MiB, all processes together (largest single process: parse "
+          f"{rss['parse']:.0f}, load {rss['load']:.0f}, rules {rss['rules']:.0f})", flush=True)
 
 
 def _table(rows: list[dict]) -> str:
-    head = ("| db | scenario | history lines | day lines | slice rows | findings | parse s | load s | rules load s | "
-            "read s | views s | suites s | docs s | write s | email s | total s | lines/s | peak RSS MiB |")
+    head = ("| db | scenario | history lines | day lines | slice rows | parts / tasks | findings | parse s | load s | "
+            "rules s | read s* | views s* | suites s* | write s | email s | total s | lines/s | peak RSS MiB |")
     out = [head, "|" + "---|" * (head.count("|") - 1)]
     for a in rows:
         st = a["rule_stages"]
         out.append(f"| {a['db']} | {a['scenario']} | {a['history_lines']:,} | {a['lines']:,} | {a['history_rows']:,} | "
-                   f"{a['findings']:,} | {a['parse_s']:.1f} | {a['load_s']:.1f} | {st.get('load_rules', 0):.1f} | "
-                   f"{st.get('read_history', 0):.1f} | "
-                   f"{st.get('views', 0):.1f} | {st.get('suites', 0):.1f} | {st.get('data_docs', 0):.1f} | "
-                   f"{a['findings_s']:.1f} | {a['email_s']:.1f} | {a['total_s']:.1f} | {a['lines_per_s']:,.0f} | "
-                   f"{a['rss_mib']:.0f} |")
+                   f"{a['parts']} / {a['batches']} | {a['findings']:,} | {a['parse_s']:.1f} | {a['load_s']:.1f} | "
+                   f"{a['plan_s'] + a['rules_s']:.1f} | {st.get('read_history', 0):.1f} | {st.get('views', 0):.1f} | "
+                   f"{st.get('suites', 0):.1f} | {a['findings_s']:.1f} | {a['email_s']:.1f} | "
+                   f"**{a['total_s']:.1f}** | {a['lines_per_s']:,.0f} | {a['rss_mib']:.0f} |")
+    out.append("")
+    out.append("\\* summed over the rule parts (tasks run side by side); *rules s* is wall time, plan included.")
     return "\n".join(out)
 
 
@@ -337,12 +515,18 @@ def main() -> int:
     ap.add_argument("--oneshot-lines", type=int, default=1_000_000)
     ap.add_argument("--skip-days", action="store_true")
     ap.add_argument("--skip-oneshot", action="store_true")
+    ap.add_argument("--skip-flat", action="store_true", help="skip the same day against other patients' history")
     ap.add_argument("--full-history", action="store_true", help="audit every history day (slow) instead of "
                                                                 "parse + load only")
+    ap.add_argument("--workers", type=int, default=2, help="tasks at once, as LocalExecutor's parallelism "
+                                                            "(parse_file and run_rules are mapped tasks)")
+    ap.add_argument("--batch-lines", type=int, help="AUDIT_RULE_BATCH_LINES (default: the setting's); "
+                                                     "AUDIT_RULE_TASKS is --workers")
     ap.add_argument("--work", type=Path, default=ROOT / "var" / "bench")
     ap.add_argument("--json", type=Path, help="also write every measurement to this file")
     args = ap.parse_args()
 
+    RUN_OPTIONS.update(workers=args.workers, batch_lines=args.batch_lines)
     kinds = [k.strip() for k in args.db.split(",") if k.strip()]
     sizes = sorted(int(x) for x in args.history.split(",") if x.strip()) if not args.skip_days else []
     # Enough business days for the largest history plus the audited day (and for the one-shot).
@@ -350,6 +534,9 @@ def main() -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}", flush=True)
     inbox, days = prepare_inbox(args.work, args.day_lines, n_days)
+    if sizes and not args.skip_flat:  # other patients (seed 8), received before the window
+        other_inbox, other_days = prepare_inbox(args.work, args.day_lines, max(sizes) // args.day_lines + 1,
+                                                first_day=OTHER_FIRST_DAY, seed=8)
     if "postgresql" in kinds:
         subprocess.run(["bash", str(ROOT / "scripts" / "start_postgres.sh")], check=True)
 
@@ -357,6 +544,8 @@ def main() -> int:
     for kind in kinds:
         if sizes:
             rows += bench_days(kind, inbox, days, sizes, args.work, args.full_history)
+        if sizes and not args.skip_flat:
+            rows += bench_flat(kind, inbox, days, other_inbox, other_days, sizes, args.work)
         if not args.skip_oneshot:
             rows.append(bench_oneshot(kind, inbox, days, args.oneshot_lines, args.work))
     print()

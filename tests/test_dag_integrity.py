@@ -88,10 +88,10 @@ def test_schedule_and_defaults(dag):
 
 def test_task_graph(dag):
     ids = {t.task_id for t in dag.tasks}
-    assert ids == {"resolve_day", "find_files", "parse_file", "load_history", "run_rules", "write_findings",
-                   "send_summary"}
-    order = ["resolve_day", "find_files", "parse_file", "load_history", "run_rules", "write_findings",
-             "send_summary"]
+    assert ids == {"resolve_day", "find_files", "parse_file", "load_history", "plan_rules", "run_rules",
+                   "write_findings", "send_summary"}
+    order = ["resolve_day", "find_files", "parse_file", "load_history", "plan_rules", "run_rules",
+             "write_findings", "send_summary"]
     for up, down in zip(order, order[1:]):
         assert down in dag.get_task(up).downstream_task_ids, f"{up} -> {down} missing"
     # An empty inbox day skips the mapped parse task; the day must still be audited.

@@ -168,3 +168,21 @@ def test_bulk_load_uses_executemany_not_one_insert_per_row(engine):
     assert (counts["claims"], counts["lines"], counts["diagnoses"]) == (3000, 9000, 3000)
     # 15,000 rows: a per-row loader would issue 15,000 INSERTs; batches need a few dozen at most.
     assert len(inserts) < 200, len(inserts)
+
+
+def test_every_stored_line_and_diagnosis_has_its_claim(engine):
+    """The loader's guarantee that replaced the row-by-row foreign keys (migration 0002): lines and
+    diagnoses of skipped duplicates are not stored, and nothing is stored without its claim."""
+    a, copy = day_file(name="a.837"), day_file(name="b.837", content_salt="x")  # the same interchange twice
+    load_results(engine, [a, copy], D1)
+    replacement = build_parse_result("r.837", [{"claim_id": "C1", "freq": "7", "ref": "C1",
+                                                "lines": [("77386", "", D1)], "dx": ["Z510", "C7951"]}],
+                                     isa="000000102")
+    load_results(engine, [replacement, day_file()], D2)
+    with engine.connect() as conn:
+        for child in (t.service_line, t.diagnosis):
+            joined = child.outerjoin(t.claim, t.claim.c.claim_key == child.c.claim_key)
+            orphans = conn.scalar(sa.select(sa.func.count()).select_from(joined).where(t.claim.c.claim_key.is_(None)))
+            assert orphans == 0, child.name
+        assert conn.scalar(sa.select(sa.func.count()).select_from(t.service_line)) == 4
+        assert conn.scalar(sa.select(sa.func.count()).select_from(t.diagnosis)) == 5

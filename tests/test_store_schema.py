@@ -57,20 +57,44 @@ def test_ensure_schema_concurrently_and_repeatedly(db_url):
     assert errors == []
     engine = engine_for(db_url)
     with engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all() == ["0001"]
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all() == ["0002"]
     engine.dispose()
 
 
-def test_sqlite_engine_settings_and_foreign_keys(tmp_path):
+def test_sqlite_engine_settings(tmp_path):
     engine = engine_for(f"sqlite:///{tmp_path / 'sub' / 'x.db'}")  # missing folder is created
     ensure_schema(engine)
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 10_000
-    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
-        conn.execute(schema.diagnosis.insert(), dict(claim_key="nope", position=1, claim_id="X", qualifier="ABK",
-                                                     code="C61"))
+    engine.dispose()
+
+
+def test_upgrade_from_0001_keeps_the_history_and_drops_the_line_foreign_keys(db_url):
+    """A report DB made by 0001 (foreign keys from lines and diagnoses to claims) upgrades in place."""
+    from alembic import command
+
+    from claimaudit.store.db import _alembic_config, write_transaction
+
+    engine = engine_for(db_url)
+    cfg = _alembic_config()
+    with write_transaction(engine, "schema") as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+    assert sa.inspect(engine).get_foreign_keys("service_line")
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO claim VALUES ('k1','C1','2025-06-02','f','sha','000000001','S','1','0001','P','p1','PAYER',"
+            "'MB','1234567893','',100.0,'11','B','1','',NULL,NULL,NULL,1,'C1',NULL,1,NULL)")
+        conn.exec_driver_sql("INSERT INTO service_line VALUES ('k1',1,'C1','p1','2025-06-02','77386','',100.0,1.0,"
+                             "'UN','11','','1','2025-06-02','20250602','')")
+    ensure_schema(engine)
+    assert schema_is_current(engine)
+    assert sa.inspect(engine).get_foreign_keys("service_line") == []
+    assert sa.inspect(engine).get_foreign_keys("diagnosis") == []
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT claim_key, line_number FROM service_line").all() == [("k1", 1)]
     engine.dispose()
 
 

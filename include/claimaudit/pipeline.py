@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
 import shutil
 import time
 from datetime import date, datetime, timedelta, timezone
@@ -79,6 +78,7 @@ def begin_day(audit_date: date | str, settings: Settings | None = None) -> list[
 def parse_file(path: str, audit_date: date | str, settings: Settings | None = None) -> dict:
     """Parse one received file into rows and stage them. A file with rejected parts is copied to
     quarantine; its sound transaction sets are still staged and audited."""
+    from claimaudit.staging import write_parse_result
     from claimaudit.x12.parser import parse_bytes
 
     s = _settings(settings)
@@ -101,11 +101,7 @@ def parse_file(path: str, audit_date: date | str, settings: Settings | None = No
             log.warning("rejected: %s (copied to %s)", r.message(), quarantine_path)
     # Keyed by file name (unique in the day's folder): the same bytes may arrive under two names.
     staged = s.staging_dir / day.isoformat() / "files" / f"{src.name}.pkl"
-    staged.parent.mkdir(parents=True, exist_ok=True)
-    tmp = staged.with_suffix(".tmp")
-    with open(tmp, "wb") as fh:
-        pickle.dump(result, fh, protocol=pickle.HIGHEST_PROTOCOL)
-    os.replace(tmp, staged)  # atomic: a half-written stage is never read
+    write_parse_result(result, staged)
     summary = {
         "audit_date": day.isoformat(),
         "source_file": src.name,
@@ -155,6 +151,7 @@ def _unreadable(name: str, data: bytes, reason: str):
 
 def load_history(audit_date: date | str, settings: Settings | None = None) -> dict:
     """Add the day's staged rows to the claim history (duplicates skipped, replacements applied)."""
+    from claimaudit.staging import read_staged_rows
     from claimaudit.store.history import load_results
 
     s = _settings(settings)
@@ -162,8 +159,7 @@ def load_history(audit_date: date | str, settings: Settings | None = None) -> di
     parsed = staged_files(day, s)
     results, quarantine, sizes = [], {}, {}
     for item in parsed:
-        with open(item["staged"], "rb") as fh:
-            result = pickle.load(fh)
+        result = read_staged_rows(Path(item["staged"]))
         results.append(result)
         if item.get("quarantine_path"):
             quarantine[result.file_sha256] = item["quarantine_path"]
@@ -176,50 +172,134 @@ def load_history(audit_date: date | str, settings: Settings | None = None) -> di
     return counts
 
 
-def run_rules(audit_date: date | str, settings: Settings | None = None) -> dict:
-    """Run every expectation suite over the day's audit views; stage the findings."""
+def plan_rules(audit_date: date | str, settings: Settings | None = None) -> list[dict]:
+    """Plan the day's run_rules tasks: the day's patients cut into parts of at most
+    ``AUDIT_RULE_BATCH_LINES`` history lines (bounds a task's memory), the parts shared out over
+    at most ``AUDIT_RULE_TASKS`` tasks (one per worker that can run them side by side).
+
+    An ordinary day is one part in one task; a month onboarded at once (a million lines) is six
+    parts in two tasks of three, each task importing Great Expectations once. A day with nothing
+    received still gets one task with no part, so the day is still reported."""
+    from claimaudit.rules.history import plan_batches
+
+    s = _settings(settings)
+    day = _day(audit_date)
+    parts = [{"first_patient": b.first_patient, "last_patient": b.last_patient, "patients": b.patients,
+              "slice_lines": b.slice_lines} for b in plan_batches(_engine(s), day, s.rule_batch_lines)]
+    groups = _share_out(parts, max(1, s.rule_tasks))
+    plan = [{"batch": i, "batches": len(groups), "parts": group, "patients": sum(p["patients"] for p in group),
+             "slice_lines": sum(p["slice_lines"] for p in group)} for i, group in enumerate(groups, start=1)]
+    log.info("rules for %s: %d part(s) in %d task(s) over %d patients, %d history lines", day, len(parts), len(plan),
+             sum(p["patients"] for p in parts), sum(p["slice_lines"] for p in parts))
+    return plan
+
+
+def _share_out(parts: list[dict], tasks: int) -> list[list[dict]]:
+    """Consecutive parts grouped into at most ``tasks`` groups of about equal history lines."""
+    if not parts:
+        return [[]]
+    total = sum(p["slice_lines"] for p in parts)
+    n = min(tasks, len(parts))
+    groups: list[list[dict]] = [[]]
+    done = 0
+    for part in parts:
+        # A part whose middle lies past this group's share of the lines starts the next group.
+        if groups[-1] and len(groups) < n and done + part["slice_lines"] / 2 > total * len(groups) / n:
+            groups.append([])
+        groups[-1].append(part)
+        done += part["slice_lines"]
+    return groups
+
+
+def run_rules(audit_date: date | str, batch: dict | None = None, settings: Settings | None = None) -> dict:
+    """Run every expectation suite over the audit views of one planned task's patients (all of the
+    day's patients without ``batch``), part by part; stage the findings for write_findings."""
+    from claimaudit.rules.history import PatientBatch
     from claimaudit.rules.runner import run_rules as _run
+    from claimaudit.staging import write_object
 
     s = _settings(settings)
     day = _day(audit_date)
     engine = _engine(s)
+    number, of = (batch["batch"], batch["batches"]) if batch else (1, 1)
+    parts = [PatientBatch(p["first_patient"], p["last_patient"], p["patients"], p["slice_lines"])
+             for p in (batch or {}).get("parts", ())] or [None]
     docs_dir = s.data_docs_dir / day.isoformat()
-    result = _run(engine, day, s.expectations_dir, data_docs_dir=docs_dir)
-    staged = s.staging_dir / day.isoformat() / "findings.pkl"
-    staged.parent.mkdir(parents=True, exist_ok=True)
-    tmp = staged.with_suffix(".tmp")
-    with open(tmp, "wb") as fh:
-        pickle.dump(result.findings, fh, protocol=pickle.HIGHEST_PROTOCOL)
-    os.replace(tmp, staged)
-    log.info("rules for %s: %d finding(s), ruleset %s", day, len(result.findings), result.ruleset_version)
+    if of > 1:
+        docs_dir = docs_dir / f"batch-{number:03d}"
+    findings: list[dict] = []
+    stages: dict[str, float] = {}
+    version, lines_audited, history_rows = "", 0, 0
+    for i, part in enumerate(parts, start=1):
+        # One part's views at a time: memory is bounded by the part, GX is imported once per task.
+        result = _run(engine, day, s.expectations_dir, batch=part,
+                      data_docs_dir=docs_dir / f"part-{i:02d}" if len(parts) > 1 else docs_dir)
+        findings += result.findings
+        version = result.ruleset_version
+        lines_audited += result.lines_audited
+        history_rows += result.history_rows
+        for name, seconds in result.stages.items():
+            stages[name] = round(stages.get(name, 0.0) + seconds, 3)
+        del result
+    staged = s.staging_dir / day.isoformat() / "findings" / f"batch-{number:03d}-of-{of:03d}.pkl"
+    write_object(findings, staged)
+    log.info("rules for %s batch %d/%d (%d part(s)): %d finding(s) over %d history lines, ruleset %s", day, number,
+             of, len(parts), len(findings), history_rows, version)
     return {
         "staged": str(staged),
-        "findings": len(result.findings),
-        "ruleset_version": result.ruleset_version,
-        "lines_audited": result.lines_audited,
+        "batch": number,
+        "batches": of,
+        "parts": len(parts),
+        "findings": len(findings),
+        "ruleset_version": version,
+        "lines_audited": lines_audited,
+        "history_rows": history_rows,
+        "stages": stages,
     }
 
 
-def write_findings(audit_date: date | str, run_id: str, rules: dict, loaded: dict, started_at: datetime | str,
-                   settings: Settings | None = None) -> dict:
-    """Replace the day's findings and audit_run row in one transaction, then drop the staging."""
+def _gather_rules(rules: dict | list[dict]) -> tuple[list[dict], str, int]:
+    """Findings, ruleset version and lines audited of a day's rule batches (all of them, or raise)."""
+    from claimaudit.staging import read_object
+
+    runs = [rules] if isinstance(rules, dict) else list(rules)
+    if not runs:
+        raise ValueError("no rule batch results to write")
+    expected = runs[0]["batches"]
+    numbers = sorted(r["batch"] for r in runs)
+    if numbers != list(range(1, expected + 1)):
+        raise ValueError(f"rule batches {numbers} do not make up the day's {expected} batch(es)")
+    versions = {r["ruleset_version"] for r in runs}
+    if len(versions) != 1:  # the expectations changed between batches: the day must be rerun
+        raise ValueError(f"rule batches ran different rulesets {sorted(versions)}; rerun the day")
+    findings: list[dict] = []
+    for run in sorted(runs, key=lambda r: r["batch"]):
+        findings.extend(read_object(Path(run["staged"])))
+    # Batches hold disjoint patients: keep the runner's order over the whole day.
+    findings.sort(key=lambda f: (f["claim_id"], f["claim_key"], f["line_number"] or 0, f["rule_id"]))
+    return findings, versions.pop(), sum(int(r.get("lines_audited", 0)) for r in runs)
+
+
+def write_findings(audit_date: date | str, run_id: str, rules: dict | list[dict], loaded: dict,
+                   started_at: datetime | str, settings: Settings | None = None) -> dict:
+    """Replace the day's findings and audit_run row in one transaction, then drop the staging.
+    ``rules`` is what run_rules returned: one dict, or one per batch of the day."""
     from claimaudit.store.findings import replace_day
 
     s = _settings(settings)
     day = _day(audit_date)
-    with open(rules["staged"], "rb") as fh:
-        findings = pickle.load(fh)
+    findings, ruleset_version, lines_audited = _gather_rules(rules)
     if isinstance(started_at, str):
         started_at = datetime.fromisoformat(started_at)
     stats = {
         "files": int(loaded.get("files_received", 0)),
         # day_* count the day's own claims even when a rerun finds them already loaded.
         "claims": int(loaded.get("day_claims", loaded.get("claims", 0))),
-        "lines": int(loaded.get("day_lines", rules.get("lines_audited", 0))),
+        "lines": int(loaded.get("day_lines", lines_audited)),
         "rejections": int(loaded.get("rejections", loaded.get("rejected_parts", 0))),
     }
     engine = _engine(s)
-    summary = replace_day(engine, audit_date=day, run_id=run_id, ruleset_version=rules["ruleset_version"],
+    summary = replace_day(engine, audit_date=day, run_id=run_id, ruleset_version=ruleset_version,
                           findings=findings, stats=stats, started_at=started_at)
     shutil.rmtree(s.staging_dir / day.isoformat(), ignore_errors=True)
     log.info("findings for %s written: %s", day, summary)
@@ -274,9 +354,10 @@ def audit_day(audit_date: date | str, settings: Settings | None = None, run_id: 
     for path in files:
         parse_file(path, day, s)
     loaded = load_history(day, s)
-    rules = run_rules(day, s)
+    rules = [run_rules(day, batch, s) for batch in plan_rules(day, s)]
     summary = write_findings(day, run_id, rules, loaded, started, s)
     message = build_digest(day, s)
     outbox = str(write_outbox(message, day, s)) if message is not None else ""
     return {"audit_date": day.isoformat(), "run_id": run_id, "files": len(files), "loaded": loaded,
-            "rules": {k: v for k, v in rules.items() if k != "staged"}, "summary": summary, "outbox": outbox}
+            "rules": [{k: v for k, v in r.items() if k != "staged"} for r in rules], "summary": summary,
+            "outbox": outbox}

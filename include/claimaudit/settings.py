@@ -26,6 +26,13 @@ class Settings:
     expectations_dir: Path
     airflow_base_url: str  # "" when unknown: then the email carries no link
     send_all_clear: bool
+    # History lines per rule batch: bounds a run_rules task's memory (about 900 MiB at 200k
+    # lines, Great Expectations included) and lets a month onboarded at once be audited by
+    # several workers side by side.
+    rule_batch_lines: int = 200_000
+    # run_rules tasks a large day is shared out over: as many as workers can run side by side.
+    # Each imports Great Expectations once and audits its parts one after the other.
+    rule_tasks: int = 2
 
     @property
     def quarantine_dir(self) -> Path:
@@ -59,4 +66,6 @@ class Settings:
             expectations_dir=Path(env.get("AUDIT_EXPECTATIONS_DIR", EXPECTATIONS_DIR)),
             airflow_base_url=env.get("AUDIT_AIRFLOW_BASE_URL", "").rstrip("/"),
             send_all_clear=env.get("AUDIT_SEND_ALL_CLEAR", "true").lower() not in ("0", "false", "no"),
+            rule_batch_lines=int(env.get("AUDIT_RULE_BATCH_LINES", 200_000)),
+            rule_tasks=int(env.get("AUDIT_RULE_TASKS", 2)),
         )

@@ -9,11 +9,12 @@ backfill of a day gives the same answer however much later data has been loaded 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import date
 
 import pandas as pd
-from sqlalchemy import Date, and_, exists, func, literal, or_, select
+from sqlalchemy import Date, and_, exists, func, literal, or_, select, true
 from sqlalchemy.engine import Engine
 
 from claimaudit.store.schema import claim, diagnosis, service_line
@@ -68,7 +69,7 @@ def current_as_of(day: date):
 DATE_COLUMNS = ("received_date", "date_of_service", "interchange_date")
 
 
-_FETCH_ROWS = 100_000  # rows per fetch: bounds the driver's tuples held at once
+_FETCH_ROWS = 20_000  # rows per fetch: bounds the driver's tuples held at once (100k cost 75 MiB more)
 
 
 def _shared_strings(frame: pd.DataFrame) -> pd.DataFrame:
@@ -114,9 +115,63 @@ def _frame(conn, stmt) -> pd.DataFrame:
     return frame
 
 
-def read_history(engine: Engine, day: date) -> HistorySlice:
+@dataclass(frozen=True)
+class PatientBatch:
+    """The day's patients whose keys lie in [first_patient, last_patient] (inclusive)."""
+
+    first_patient: str
+    last_patient: str
+    patients: int
+    slice_lines: int  # their lines received on or before the day (what the rules will read, about)
+
+
+def plan_batches(engine: Engine, day: date, max_lines: int) -> list[PatientBatch]:
+    """Cut the patients seen on ``day`` into key ranges of at most ``max_lines`` history lines.
+
+    Every view and rule works within one patient (their day, their course, their claims), so
+    auditing the ranges one by one gives the same findings as auditing all at once, with memory
+    bounded by the batch and batches that can run side by side. A patient is never split; one
+    with more lines than ``max_lines`` gets a batch of their own. An ordinary day is one batch.
+    Counts come from ``ix_line_patient_dos`` and ``ix_line_received``; no line is read.
+    """
+    seen_today = select(service_line.c.patient_key).where(service_line.c.received_date == day).distinct()
+    stmt = (select(service_line.c.patient_key, func.count())
+            .where(service_line.c.patient_key.in_(seen_today), service_line.c.received_date <= day)
+            .group_by(service_line.c.patient_key).order_by(service_line.c.patient_key))
+    with engine.connect() as conn:
+        counts = conn.execute(stmt).all()
+    # As few batches as max_lines allows, of about equal size (so that tasks sharing them out
+    # finish together): 1.03M lines at 200k are six batches of 171k, not five of 200k and one of 26k.
+    total = sum(n for _, n in counts)
+    target = total / max(1, math.ceil(total / max_lines))
+    batches: list[PatientBatch] = []
+    first = last = None
+    patients = lines = 0
+    for key, n in counts:
+        if first is not None and (lines + n > max_lines or lines + n / 2 > target):
+            batches.append(PatientBatch(first, last, patients, lines))
+            first, patients, lines = None, 0, 0
+        if first is None:
+            first = key
+        last = key
+        patients += 1
+        lines += n
+    if first is not None:
+        batches.append(PatientBatch(first, last, patients, lines))
+    return batches
+
+
+def read_history(engine: Engine, day: date, batch: PatientBatch | None = None) -> HistorySlice:
+    """The day's slice, or with ``batch`` only that key range of the day's patients."""
     current = current_as_of(day)
     seen_today = select(service_line.c.patient_key).where(service_line.c.received_date == day).distinct()
+    in_batch = lines_in_batch = true()
+    if batch is not None:
+        # The range on each table (not only on the day's patients) lets the planner read the
+        # batch's part of claim and service_line through their patient indexes.
+        lines_in_batch = service_line.c.patient_key.between(batch.first_patient, batch.last_patient)
+        in_batch = claim.c.patient_key.between(batch.first_patient, batch.last_patient)
+        seen_today = seen_today.where(lines_in_batch)
     claim_cols = [
         claim.c.transaction_type, claim.c.payer_class, claim.c.frequency_code, claim.c.billing_npi,
         claim.c.source_file, claim.c.interchange_control, claim.c.sender_id,
@@ -126,17 +181,17 @@ def read_history(engine: Engine, day: date) -> HistorySlice:
     lines_stmt = (
         select(*[c for c in service_line.c], *claim_cols, claim.c.interchange_date)
         .select_from(service_line.join(claim, claim.c.claim_key == service_line.c.claim_key))
-        .where(service_line.c.patient_key.in_(seen_today), current)
+        .where(service_line.c.patient_key.in_(seen_today), lines_in_batch, in_batch, current)
     )
     dx_stmt = (
         select(diagnosis.c.claim_key, diagnosis.c.position, diagnosis.c.code)
         .select_from(diagnosis.join(claim, claim.c.claim_key == diagnosis.c.claim_key))
-        .where(claim.c.patient_key.in_(seen_today), current)
+        .where(claim.c.patient_key.in_(seen_today), in_batch, current)
     )
     claims_stmt = (
         select(claim.c.claim_key, claim.c.claim_id, claim.c.total_charge, claim.c.billing_npi,
                claim.c.rendering_npi, claim.c.payer_class, claim.c.source_file, claim.c.interchange_control)
-        .where(claim.c.received_date == day, current)
+        .where(claim.c.received_date == day, in_batch, current)
     )
     with engine.connect() as conn:
         lines = _frame(conn, lines_stmt)

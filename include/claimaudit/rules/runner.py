@@ -1,5 +1,8 @@
 """Run every expectation suite over the day's audit views; each failing row is one finding.
 
+Every view row and every expectation concerns one patient (their line, their day, their
+course, their claim), which is what lets a large day be audited in batches of patients.
+
 Great Expectations 1.x is called directly: an ephemeral context, a pandas dataframe asset, one
 validation per (suite, effective-date window) over the rows whose date of service lies in the
 window, ``result_format=COMPLETE`` with ``unexpected_index_column_names`` so that a failing row
@@ -21,7 +24,7 @@ import pandas as pd
 from sqlalchemy import inspect, select
 from sqlalchemy.engine import Engine
 
-from claimaudit.rules.history import read_history
+from claimaudit.rules.history import PatientBatch, read_history
 from claimaudit.rules.reference import in_effect, load_reference
 from claimaudit.rules.suites import Suite, load_suites, ruleset_version, to_gx_suite
 from claimaudit.rules.views import FINDING_COLUMNS, AuditViews, build_views
@@ -208,7 +211,9 @@ def _write_data_docs(gx: _GX, results: list, data_docs_dir: Path, day: date) -> 
 
 
 def run_rules(engine: Engine, audit_date: date, expectations_dir: Path, *,
-              data_docs_dir: Path | None = None) -> RuleRunResult:
+              data_docs_dir: Path | None = None, batch: PatientBatch | None = None) -> RuleRunResult:
+    """Audit the day, or with ``batch`` one key range of the day's patients (see
+    ``rules.history.plan_batches``): the batches of a day together give the day's findings."""
     started = time.perf_counter()
     expectations_dir = Path(expectations_dir)
     suites = load_suites(expectations_dir)
@@ -216,7 +221,7 @@ def run_rules(engine: Engine, audit_date: date, expectations_dir: Path, *,
     version = ruleset_version(expectations_dir)
     stages = {"load_rules": round(time.perf_counter() - started, 3)}  # the first GX import is most of it
     t_read = time.perf_counter()
-    history = read_history(engine, audit_date)
+    history = read_history(engine, audit_date, batch)
     stages["read_history"] = round(time.perf_counter() - t_read, 3)
     history_rows = len(history.lines)
     received = pd.to_datetime(history.lines["received_date"]) == pd.Timestamp(audit_date)

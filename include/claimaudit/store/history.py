@@ -7,6 +7,7 @@ replacement (frequency 7) or void (8) supersedes the earlier versions of its lin
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -16,9 +17,11 @@ from operator import attrgetter
 from sqlalchemy import Connection, Date, Engine, and_, bindparam, delete, func, select, tuple_, update
 
 from claimaudit.model import Claim, Diagnosis, ParseResult, ServiceLine
+from claimaudit.staging import StagedRows
 from claimaudit.store import schema as t
 from claimaudit.store.db import write_transaction
 
+ANALYZE_AFTER_LINES = 20_000  # a load this large refreshes the planner's statistics (PostgreSQL)
 BATCH_ROWS = 5_000  # rows per executemany: bounds memory and statement size
 _IN_CHUNK = 500  # keys per IN (...) lookup
 
@@ -63,6 +66,25 @@ def _bulk_insert(conn: Connection, table, columns: Sequence[str], rows: list[tup
         cur.close()
 
 
+# SQLite page cache while loading (KiB). A large day inserts a million rows into indexes keyed
+# by hashes (claim_key, patient_key), so every insert lands on a random page; with SQLite's
+# default 2 MiB cache a month's load spent a third of its time re-reading pages.
+SQLITE_LOAD_CACHE_KIB = 128 * 1024
+
+
+@contextlib.contextmanager
+def _bulk_cache(conn: Connection):
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    before = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+    conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_LOAD_CACHE_KIB}")
+    try:
+        yield
+    finally:  # the pooled connection goes back with the default cache
+        conn.exec_driver_sql(f"PRAGMA cache_size={int(before)}")
+
+
 def _iso_dates(row: tuple, positions: list[int]) -> tuple:
     out = list(row)
     for i in positions:
@@ -81,6 +103,22 @@ _CLAIM_COLUMNS = _CLAIM_FIELDS + ("received_date", "lineage_ref", "interchange_d
 _LINE_FIELDS = _fields(ServiceLine)
 _LINE_COLUMNS = _LINE_FIELDS + ("patient_key", "received_date")
 _DX_FIELDS = _fields(Diagnosis)
+
+
+# Positions in a claim tuple (the model's field order); lines and diagnoses start with claim_key.
+_C_KEY, _C_ID, _C_SENDER, _C_ICN, _C_PATIENT, _C_REF = (
+    _CLAIM_FIELDS.index(n) for n in ("claim_key", "claim_id", "sender_id", "interchange_control", "patient_key",
+                                     "original_claim_ref"))
+assert _LINE_FIELDS[0] == _DX_FIELDS[0] == "claim_key"
+
+
+def _tuples(rows: list, fields: tuple[str, ...]) -> list[tuple]:
+    """Rows as tuples in ``fields`` order: staged rows (staging.read_staged_rows) already are,
+    model objects (a ParseResult) are read field by field."""
+    if not rows or isinstance(rows[0], tuple):
+        return rows
+    get = attrgetter(*fields)
+    return [get(row) for row in rows]
 
 
 def _existing(conn: Connection, column, values: list) -> set:
@@ -104,10 +142,12 @@ def lineage_ref(original_claim_ref: str, claim_id: str) -> str:
     return original_claim_ref or claim_id
 
 
-def load_results(engine: Engine, results: list[ParseResult], received_date: date,
+def load_results(engine: Engine, results: Sequence[ParseResult | StagedRows], received_date: date,
                  quarantine_paths: dict[str, str] | None = None, *,
                  file_sizes: dict[str, int] | None = None) -> dict:
     """Add one inbox day's parse results to the claim history.
+
+    ``results`` are ParseResults, or the same read from staging with rows as tuples.
 
     ``quarantine_paths`` maps a file's sha256 (or its source_file name) to where the bad file
     was copied; it is stored with the file's rejections. ``file_sizes`` (sha256 -> bytes) fills
@@ -121,7 +161,7 @@ def load_results(engine: Engine, results: list[ParseResult], received_date: date
     now = datetime.now(timezone.utc)
     counts = dict(files=0, duplicates=0, duplicate_files=0, duplicate_interchanges=0, claims=0, lines=0,
                   diagnoses=0, rejections=0, superseded=0)
-    with write_transaction(engine, "history") as conn:
+    with write_transaction(engine, "history") as conn, _bulk_cache(conn):
         known_files = {
             r.file_sha256: r.received_date for r in conn.execute(
                 select(t.ingested_file.c.file_sha256, t.ingested_file.c.received_date).where(
@@ -151,6 +191,12 @@ def load_results(engine: Engine, results: list[ParseResult], received_date: date
         counts["duplicates"] = counts["duplicate_files"] + counts["duplicate_interchanges"]
         if loaded_files:
             counts["superseded"] = apply_supersession(conn, loaded_files)
+        if conn.dialect.name == "postgresql" and counts["lines"] >= ANALYZE_AFTER_LINES:
+            # Fresh statistics for the rules' queries right after: with none yet (a new table,
+            # autovacuum not come round) the planner guessed 6 patients for 31,000 and read a
+            # month's batch by nested loops, 50 times slower. ANALYZE samples; about a second.
+            for table in (t.claim, t.service_line, t.diagnosis):
+                conn.exec_driver_sql(f"ANALYZE {table.name}")
         counts.update(_day_totals(conn, received_date))
     return counts
 
@@ -179,7 +225,7 @@ def _record_rejections(conn: Connection, results: list[ParseResult], day: date, 
     counts["rejections"] = len(rows)
 
 
-def _load_file(conn: Connection, r: ParseResult, day: date, now: datetime, taken: set, next_seq: int,
+def _load_file(conn: Connection, r: ParseResult | StagedRows, day: date, now: datetime, taken: set, next_seq: int,
                counts: dict, size_bytes: int) -> int:
     """Store one new file's claims (skipping interchanges already stored); returns the next load_seq."""
     isa_dates: dict[tuple[str, str], date | None] = {}
@@ -190,17 +236,13 @@ def _load_file(conn: Connection, r: ParseResult, day: date, now: datetime, taken
     taken.update(new_isas)  # a second copy later in the same batch is a duplicate too
     keep = set(new_isas)
 
-    claims = [c for c in r.claims if (c.sender_id, c.interchange_control) in keep]
-    keys = {c.claim_key: c for c in claims}
-    claim_values = attrgetter(*_CLAIM_FIELDS)
+    claims = [c for c in _tuples(r.claims, _CLAIM_FIELDS) if (c[_C_SENDER], c[_C_ICN]) in keep]
+    patient_of = {c[_C_KEY]: c[_C_PATIENT] for c in claims}
     claim_rows = [
-        claim_values(c) + (day, lineage_ref(c.original_claim_ref, c.claim_id),
-                           isa_dates.get((c.sender_id, c.interchange_control)), seq, None)
+        c + (day, lineage_ref(c[_C_REF], c[_C_ID]), isa_dates.get((c[_C_SENDER], c[_C_ICN])), seq, None)
         for seq, c in enumerate(claims, start=next_seq)]
-    line_values = attrgetter(*_LINE_FIELDS)
-    line_rows = [line_values(ln) + (keys[ln.claim_key].patient_key, day) for ln in r.lines if ln.claim_key in keys]
-    dx_values = attrgetter(*_DX_FIELDS)
-    dx_rows = [dx_values(d) for d in r.diagnoses if d.claim_key in keys]
+    line_rows = [ln + (patient_of[ln[0]], day) for ln in _tuples(r.lines, _LINE_FIELDS) if ln[0] in patient_of]
+    dx_rows = [d for d in _tuples(r.diagnoses, _DX_FIELDS) if d[0] in patient_of]
 
     if isa_dates and not new_isas:
         status = "duplicate"

@@ -12,7 +12,6 @@ from sqlalchemy import (
     Date,
     DateTime,
     Float,
-    ForeignKey,
     Index,
     Integer,
     MetaData,
@@ -99,7 +98,7 @@ Index("ix_claim_file", claim.c.file_sha256)
 service_line = Table(
     "service_line",
     metadata,
-    Column("claim_key", String(40), ForeignKey("claim.claim_key", ondelete="CASCADE"), primary_key=True),
+    Column("claim_key", String(40), primary_key=True),  # a claim's key (no FK: migration 0002)
     Column("line_number", Integer, primary_key=True),
     Column("claim_id", String(38), nullable=False),
     Column("patient_key", String(32), nullable=False),  # copied from the claim: views index on it
@@ -122,7 +121,7 @@ Index("ix_line_received", service_line.c.received_date)
 diagnosis = Table(
     "diagnosis",
     metadata,
-    Column("claim_key", String(40), ForeignKey("claim.claim_key", ondelete="CASCADE"), primary_key=True),
+    Column("claim_key", String(40), primary_key=True),  # a claim's key (no FK: migration 0002)
     Column("position", Integer, primary_key=True),
     Column("claim_id", String(38), nullable=False),
     Column("qualifier", String(3), nullable=False),
