@@ -9,8 +9,8 @@ the folder `<AUDIT_INBOX>/<YYYY-MM-DD>/`. A manual run audits the `audit_date` p
 
 **Steps.** find the day's files → parse each file (one mapped task per file; a bad file is
 quarantined and recorded, the others go on) → add the claims to the claim history → run the
-Great Expectations rule suites in `expectations/` (one mapped task per batch of
-patients: one on an ordinary day, several for a month onboarded at once) → replace the day's
+Great Expectations rule suites in `expectations/` (mapped: the day's patients in parts,
+shared out over `AUDIT_RULE_TASKS` tasks; one on an ordinary day) → replace the day's
 findings in the report DB (`AUDIT_DB_URL`) → send the digest through the `smtp_default`
 connection (or write it to `var/outbox/` when no SMTP connection is configured).
 
@@ -104,8 +104,8 @@ def claims_audit_nightly():
 
         return pipeline.plan_rules(day["audit_date"])
 
-    # One task per batch of patients: an ordinary day is one batch, a month onboarded at once
-    # is several, audited side by side by the workers.
+    # A task per share of the day's patients: one on an ordinary day, several for a month
+    # onboarded at once, audited side by side by the workers.
     @task(map_index_template="batch {{ batch['batch'] }} of {{ batch['batches'] }}")
     def run_rules(batch: dict, day: dict) -> dict:
         from claimaudit import pipeline
