@@ -146,9 +146,10 @@ def plan_batches(engine: Engine, day: date, max_lines: int) -> list[PatientBatch
     target = total / max(1, math.ceil(total / max_lines))
     batches: list[PatientBatch] = []
     first = last = None
-    patients = lines = 0
+    patients = lines = done = 0
     for key, n in counts:
-        if first is not None and (lines + n > max_lines or lines + n / 2 > target):
+        # Cut where the running total passes the next multiple of the target (or the part is full).
+        if first is not None and (lines + n > max_lines or done + n / 2 > target * (len(batches) + 1)):
             batches.append(PatientBatch(first, last, patients, lines))
             first, patients, lines = None, 0, 0
         if first is None:
@@ -156,6 +157,7 @@ def plan_batches(engine: Engine, day: date, max_lines: int) -> list[PatientBatch
         last = key
         patients += 1
         lines += n
+        done += n
     if first is not None:
         batches.append(PatientBatch(first, last, patients, lines))
     return batches
