@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import date
+from operator import attrgetter
 
 
 @dataclass(slots=True)
@@ -115,6 +116,15 @@ class ParseResult:
 def columns(row_type: type) -> tuple[str, ...]:
     """Column names of a row dataclass, in declaration order."""
     return tuple(f.name for f in dataclasses.fields(row_type))
+
+
+def as_tuples(rows: list, names: tuple[str, ...]) -> list[tuple]:
+    """Rows as tuples of ``names`` (the bulk paths take tuples); rows that already are tuples in
+    that order (read back from staging) pass through."""
+    if not rows or isinstance(rows[0], tuple):
+        return rows
+    get = attrgetter(*names)  # several names: returns tuples
+    return [get(row) for row in rows]
 
 
 def as_dicts(rows: list) -> list[dict]:

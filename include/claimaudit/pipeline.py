@@ -196,19 +196,10 @@ def plan_rules(audit_date: date | str, settings: Settings | None = None) -> list
 
 def _share_out(parts: list[dict], tasks: int) -> list[list[dict]]:
     """Consecutive parts grouped into at most ``tasks`` groups of about equal history lines."""
-    if not parts:
-        return [[]]
-    total = sum(p["slice_lines"] for p in parts)
-    n = min(tasks, len(parts))
-    groups: list[list[dict]] = [[]]
-    done = 0
-    for part in parts:
-        # A part whose middle lies past this group's share of the lines starts the next group.
-        if groups[-1] and len(groups) < n and done + part["slice_lines"] / 2 > total * len(groups) / n:
-            groups.append([])
-        groups[-1].append(part)
-        done += part["slice_lines"]
-    return groups
+    from claimaudit.rules.history import split_in_order
+
+    runs = split_in_order([p["slice_lines"] for p in parts], min(tasks, len(parts)))
+    return [[parts[i] for i in run] for run in runs] or [[]]
 
 
 def run_rules(audit_date: date | str, batch: dict | None = None, settings: Settings | None = None) -> dict:

@@ -12,10 +12,9 @@ from __future__ import annotations
 import os
 import pickle
 from dataclasses import dataclass
-from operator import attrgetter
 from pathlib import Path
 
-from claimaudit.model import Claim, Diagnosis, Envelope, ParseResult, Rejection, ServiceLine, columns
+from claimaudit.model import Claim, Diagnosis, Envelope, ParseResult, Rejection, ServiceLine, as_tuples, columns
 
 FORMAT = "parse-result/2"
 _ROW_TYPES = {"envelopes": Envelope, "claims": Claim, "lines": ServiceLine, "diagnoses": Diagnosis,
@@ -35,13 +34,8 @@ def write_parse_result(result: ParseResult, path: Path) -> None:
     for name, row_type in _ROW_TYPES.items():
         # The column names travel with the rows: a stage written before a model change fails loudly.
         names = columns(row_type)
-        payload[name] = (names, _as_tuples(getattr(result, name), names))
+        payload[name] = (names, as_tuples(getattr(result, name), names))
     _atomic_pickle(payload, Path(path))
-
-
-def _as_tuples(rows: list, names: tuple[str, ...]) -> list[tuple]:
-    get = attrgetter(*names)  # every row type has several fields, so this returns tuples
-    return [get(row) for row in rows]
 
 
 @dataclass

@@ -141,26 +141,30 @@ def plan_batches(engine: Engine, day: date, max_lines: int) -> list[PatientBatch
     with engine.connect() as conn:
         counts = conn.execute(stmt).all()
     # As few batches as max_lines allows, of about equal size (so that tasks sharing them out
-    # finish together): 1.03M lines at 200k are six batches of 171k, not five of 200k and one of 26k.
-    total = sum(n for _, n in counts)
-    target = total / max(1, math.ceil(total / max_lines))
-    batches: list[PatientBatch] = []
-    first = last = None
-    patients = lines = done = 0
-    for key, n in counts:
-        # Cut where the running total passes the next multiple of the target (or the part is full).
-        if first is not None and (lines + n > max_lines or done + n / 2 > target * (len(batches) + 1)):
-            batches.append(PatientBatch(first, last, patients, lines))
-            first, patients, lines = None, 0, 0
-        if first is None:
-            first = key
-        last = key
-        patients += 1
-        lines += n
-        done += n
-    if first is not None:
-        batches.append(PatientBatch(first, last, patients, lines))
+    # finish together): 1.08M lines at 200k are six batches of 180k, not five of 200k and one of 81k.
+    weights = [n for _, n in counts]
+    batches = []
+    for run in split_in_order(weights, math.ceil(sum(weights) / max_lines), cap=max_lines):
+        keys = [counts[i][0] for i in run]
+        batches.append(PatientBatch(keys[0], keys[-1], len(run), sum(weights[i] for i in run)))
     return batches
+
+
+def split_in_order(weights: list[int], runs: int, cap: float = math.inf) -> list[range]:
+    """Cut a sequence into at most ``runs`` consecutive runs of about equal weight, more only where
+    a run would exceed ``cap``. An item whose middle lies past the next multiple of the equal share
+    starts a new run; no run is empty. Also shares rule parts out over tasks (pipeline.plan_rules)."""
+    if not weights:
+        return []
+    share = sum(weights) / max(1, runs)
+    starts, run_weight, done = [0], 0, 0
+    for i, w in enumerate(weights):
+        if i > starts[-1] and (run_weight + w > cap or (len(starts) < runs and done + w / 2 > share * len(starts))):
+            starts.append(i)
+            run_weight = 0
+        run_weight += w
+        done += w
+    return [range(a, b) for a, b in zip(starts, starts[1:] + [len(weights)])]
 
 
 def read_history(engine: Engine, day: date, batch: PatientBatch | None = None) -> HistorySlice:

@@ -8,15 +8,13 @@ replacement (frequency 7) or void (8) supersedes the earlier versions of its lin
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timezone
-from operator import attrgetter
 
 from sqlalchemy import Connection, Date, Engine, and_, bindparam, delete, func, select, tuple_, update
 
-from claimaudit.model import Claim, Diagnosis, ParseResult, ServiceLine
+from claimaudit.model import Claim, Diagnosis, ParseResult, ServiceLine, as_tuples, columns
 from claimaudit.staging import StagedRows
 from claimaudit.store import schema as t
 from claimaudit.store.db import write_transaction
@@ -93,16 +91,12 @@ def _iso_dates(row: tuple, positions: list[int]) -> tuple:
     return tuple(out)
 
 
-def _fields(cls) -> tuple[str, ...]:
-    return tuple(f.name for f in dataclasses.fields(cls))
-
-
 # Row layouts: the model's fields, then the columns the store adds.
-_CLAIM_FIELDS = _fields(Claim)
+_CLAIM_FIELDS = columns(Claim)
 _CLAIM_COLUMNS = _CLAIM_FIELDS + ("received_date", "lineage_ref", "interchange_date", "load_seq", "superseded_by")
-_LINE_FIELDS = _fields(ServiceLine)
+_LINE_FIELDS = columns(ServiceLine)
 _LINE_COLUMNS = _LINE_FIELDS + ("patient_key", "received_date")
-_DX_FIELDS = _fields(Diagnosis)
+_DX_FIELDS = columns(Diagnosis)
 
 
 # Positions in a claim tuple (the model's field order); lines and diagnoses start with claim_key.
@@ -110,15 +104,6 @@ _C_KEY, _C_ID, _C_SENDER, _C_ICN, _C_PATIENT, _C_REF = (
     _CLAIM_FIELDS.index(n) for n in ("claim_key", "claim_id", "sender_id", "interchange_control", "patient_key",
                                      "original_claim_ref"))
 assert _LINE_FIELDS[0] == _DX_FIELDS[0] == "claim_key"
-
-
-def _tuples(rows: list, fields: tuple[str, ...]) -> list[tuple]:
-    """Rows as tuples in ``fields`` order: staged rows (staging.read_staged_rows) already are,
-    model objects (a ParseResult) are read field by field."""
-    if not rows or isinstance(rows[0], tuple):
-        return rows
-    get = attrgetter(*fields)
-    return [get(row) for row in rows]
 
 
 def _existing(conn: Connection, column, values: list) -> set:
@@ -236,13 +221,13 @@ def _load_file(conn: Connection, r: ParseResult | StagedRows, day: date, now: da
     taken.update(new_isas)  # a second copy later in the same batch is a duplicate too
     keep = set(new_isas)
 
-    claims = [c for c in _tuples(r.claims, _CLAIM_FIELDS) if (c[_C_SENDER], c[_C_ICN]) in keep]
+    claims = [c for c in as_tuples(r.claims, _CLAIM_FIELDS) if (c[_C_SENDER], c[_C_ICN]) in keep]
     patient_of = {c[_C_KEY]: c[_C_PATIENT] for c in claims}
     claim_rows = [
         c + (day, lineage_ref(c[_C_REF], c[_C_ID]), isa_dates.get((c[_C_SENDER], c[_C_ICN])), seq, None)
         for seq, c in enumerate(claims, start=next_seq)]
-    line_rows = [ln + (patient_of[ln[0]], day) for ln in _tuples(r.lines, _LINE_FIELDS) if ln[0] in patient_of]
-    dx_rows = [d for d in _tuples(r.diagnoses, _DX_FIELDS) if d[0] in patient_of]
+    line_rows = [ln + (patient_of[ln[0]], day) for ln in as_tuples(r.lines, _LINE_FIELDS) if ln[0] in patient_of]
+    dx_rows = [d for d in as_tuples(r.diagnoses, _DX_FIELDS) if d[0] in patient_of]
 
     if isa_dates and not new_isas:
         status = "duplicate"
