@@ -8,8 +8,8 @@ Large intermediate results (parsed rows, findings) are staged as files under
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import os
 import shutil
 import time
 from datetime import date, datetime, timedelta, timezone
@@ -78,7 +78,7 @@ def begin_day(audit_date: date | str, settings: Settings | None = None) -> list[
 def parse_file(path: str, audit_date: date | str, settings: Settings | None = None) -> dict:
     """Parse one received file into rows and stage them. A file with rejected parts is copied to
     quarantine; its sound transaction sets are still staged and audited."""
-    from claimaudit.staging import write_parse_result
+    from claimaudit.staging import write_json, write_parse_result
     from claimaudit.x12.parser import parse_bytes
 
     s = _settings(settings)
@@ -113,18 +113,10 @@ def parse_file(path: str, audit_date: date | str, settings: Settings | None = No
         "rejections": [r.message() for r in result.rejections],
         "seconds": round(time.perf_counter() - t0, 3),
     }
-    _write_json(staged.with_name(src.name + ".json"), summary)  # the manifest load_history reads
+    write_json(summary, staged.with_name(src.name + ".json"))  # the manifest load_history reads
     log.info("parsed %s: %d claims, %d lines, %d rejection(s)", src.name, summary["claims"], summary["lines"],
              len(summary["rejections"]))
     return summary
-
-
-def _write_json(path: Path, obj) -> None:
-    import json
-
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(obj, sort_keys=True))
-    os.replace(tmp, path)
 
 
 def staged_files(audit_date: date | str, settings: Settings | None = None) -> list[dict]:
@@ -184,8 +176,7 @@ def plan_rules(audit_date: date | str, settings: Settings | None = None) -> list
 
     s = _settings(settings)
     day = _day(audit_date)
-    parts = [{"first_patient": b.first_patient, "last_patient": b.last_patient, "patients": b.patients,
-              "slice_lines": b.slice_lines} for b in plan_batches(_engine(s), day, s.rule_batch_lines)]
+    parts = [dataclasses.asdict(b) for b in plan_batches(_engine(s), day, s.rule_batch_lines)]
     groups = _share_out(parts, max(1, s.rule_tasks))
     plan = [{"batch": i, "batches": len(groups), "parts": group, "patients": sum(p["patients"] for p in group),
              "slice_lines": sum(p["slice_lines"] for p in group)} for i, group in enumerate(groups, start=1)]
@@ -213,8 +204,7 @@ def run_rules(audit_date: date | str, batch: dict | None = None, settings: Setti
     day = _day(audit_date)
     engine = _engine(s)
     number, of = (batch["batch"], batch["batches"]) if batch else (1, 1)
-    parts = [PatientBatch(p["first_patient"], p["last_patient"], p["patients"], p["slice_lines"])
-             for p in (batch or {}).get("parts", ())] or [None]
+    parts = [PatientBatch(**p) for p in (batch or {}).get("parts", ())] or [None]
     docs_dir = s.data_docs_dir / day.isoformat()
     if of > 1:
         docs_dir = docs_dir / f"batch-{number:03d}"

@@ -9,6 +9,7 @@ Every write goes to a temporary name first, so a half-written file is never read
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 from dataclasses import dataclass
@@ -21,12 +22,20 @@ _ROW_TYPES = {"envelopes": Envelope, "claims": Claim, "lines": ServiceLine, "dia
               "rejections": Rejection}
 
 
-def _atomic_pickle(obj, path: Path) -> None:
+def _atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    tmp.write_bytes(data)
     os.replace(tmp, path)
+
+
+def _atomic_pickle(obj, path: Path) -> None:
+    _atomic_write(path, pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def write_json(obj, path: Path) -> None:
+    """A step's small summary (the parse manifest load_history reads), sorted keys."""
+    _atomic_write(Path(path), json.dumps(obj, sort_keys=True).encode())
 
 
 def write_parse_result(result: ParseResult, path: Path) -> None:
