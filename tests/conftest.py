@@ -20,6 +20,10 @@ from email.message import EmailMessage
 
 import pytest
 
+# One patient-key secret for the whole test session (and the Airflow processes tests start), so
+# tests never create a key file under the project's var/. tests/test_patient_keys.py covers the file.
+os.environ.setdefault("AUDIT_PATIENT_KEY_SECRET", "claimaudit-tests-only-secret-0123456789")
+
 PG_HOST = os.environ.get("TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("TEST_PG_PORT", "5432"))
 PG_ADMIN_DB = os.environ.get("TEST_PG_DB", "test")

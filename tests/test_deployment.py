@@ -38,10 +38,13 @@ def env_example() -> dict[str, str]:
 
 
 def operator_env() -> dict[str, str]:
-    """.env as an operator makes it: .env.example with the Fernet key generated."""
+    """.env as an operator makes it: .env.example with the Fernet key and patient-key secret generated."""
+    import secrets
+
     from cryptography.fernet import Fernet
 
-    return env_example() | {"AIRFLOW_FERNET_KEY": Fernet.generate_key().decode()}
+    return env_example() | {"AIRFLOW_FERNET_KEY": Fernet.generate_key().decode(),
+                            "AUDIT_PATIENT_KEY_SECRET": secrets.token_hex(32)}
 
 
 def variables(text: str) -> list[tuple[str, str | None, str]]:
@@ -111,7 +114,7 @@ def test_env_example_holds_no_unused_settings():
 def test_secrets_have_no_default_and_compose_refuses_to_start_without_them():
     required = {name for name, op, _ in variables(COMPOSE.read_text()) if op == ":?"}
     assert {"AIRFLOW_DB_PASSWORD", "REPORT_DB_PASSWORD", "AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET",
-            "AIRFLOW_API_SECRET_KEY", "AIRFLOW_ADMIN_PASSWORD"} <= required
+            "AIRFLOW_API_SECRET_KEY", "AIRFLOW_ADMIN_PASSWORD", "AUDIT_PATIENT_KEY_SECRET"} <= required
     env = env_example()
     env["AIRFLOW_FERNET_KEY"] = ""  # as committed: the operator must generate one
     with pytest.raises(KeyError, match="AIRFLOW_FERNET_KEY"):

@@ -8,6 +8,8 @@
                                                              changed (new, resolved findings)
     claimaudit summary --from D1 --to D2                     print what was found
     claimaudit catalogue [--check]                           write docs/rule-catalogue.md
+    claimaudit rekey-patients                                re-key the history's patient keys with the
+                                                             secret in force (after rotating it)
 
 Running the audit through Airflow (what the nightly schedule does) is ``make audit``.
 """
@@ -19,6 +21,7 @@ import logging
 import sys
 from datetime import date
 
+from claimaudit.errors import ClaimAuditError
 from claimaudit.settings import PROJECT_ROOT, Settings
 
 
@@ -28,6 +31,14 @@ def _range(ap: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except ClaimAuditError as exc:
+        print(f"claimaudit: {exc}", file=sys.stderr)
+        return 2
+
+
+def _main(argv: list[str] | None) -> int:
     ap = argparse.ArgumentParser(prog="claimaudit", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command", required=True)
@@ -44,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     _range(s)
     c = sub.add_parser("catalogue", help="write the rule catalogue page from the suites' metadata")
     c.add_argument("--check", action="store_true", help="fail if docs/rule-catalogue.md is out of date")
+    sub.add_parser("rekey-patients", help="re-key the history with the patient-key secret in force (rotation)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env()
@@ -75,6 +87,16 @@ def main(argv: list[str] | None = None) -> int:
 
     engine = engine_for(settings.db_url)
     ensure_schema(engine)
+    if args.command == "rekey-patients":
+        from claimaudit.store.db import write_transaction
+        from claimaudit.store.patient_keys import rekey_history
+
+        with write_transaction(engine, "history") as conn:
+            report = rekey_history(conn, settings.inbox)
+        print(f"re-keyed {report.claims_relinked} claim(s) from {report.files_read} source file(s); "
+              f"{report.claims_keyed_only} claim(s) whose file is missing or changed ({report.files_missing} "
+              "file(s)) keep their links among themselves only")
+        return 0
     if args.command == "migrate":
         print(f"report DB is at the latest schema: {settings.db_url}")
         return 0

@@ -2,8 +2,8 @@
 
 One module, so that parser, store, rules and report agree on names. Rows are plain
 dataclasses with ``slots``: the parser makes hundreds of thousands of them per file.
-No patient names, member ids or birth dates are kept: ``patient_key`` is a one-way hash
-of (payer id, member id, patient name, birth date), enough to link a patient's claims.
+No patient names, member ids or birth dates are kept: ``patient_key`` is a keyed one-way hash
+of (member id, last name, birth date), enough to link a patient's claims across payers.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from claimaudit.model import Claim, Diagnosis, ParseResult, ServiceLine, as_tupl
 from claimaudit.staging import StagedRows
 from claimaudit.store import schema as t
 from claimaudit.store.db import write_transaction
+from claimaudit.store.patient_keys import check_secret
 
 ANALYZE_AFTER_LINES = 20_000  # a load this large refreshes the planner's statistics (PostgreSQL)
 BATCH_ROWS = 5_000  # rows per executemany: bounds memory and statement size
@@ -147,6 +148,8 @@ def load_results(engine: Engine, results: Sequence[ParseResult | StagedRows], re
     counts = dict(files=0, duplicates=0, duplicate_files=0, duplicate_interchanges=0, claims=0, lines=0,
                   diagnoses=0, rejections=0, superseded=0)
     with write_transaction(engine, "history") as conn, _bulk_cache(conn):
+        # The rows were keyed by the parser with the secret in force: it must be the history's.
+        check_secret(conn)
         known_files = {
             r.file_sha256: r.received_date for r in conn.execute(
                 select(t.ingested_file.c.file_sha256, t.ingested_file.c.received_date).where(

@@ -202,6 +202,15 @@ Index("ix_finding_id", audit_finding.c.finding_id)
 Index("ix_finding_claim", audit_finding.c.claim_key)
 Index("ix_finding_open", audit_finding.c.status, audit_finding.c.audit_date)
 
+# Facts about the store itself (name -> value), e.g. the fingerprint of the patient-key secret
+# the history is keyed with. Never the secret.
+store_setting = Table(
+    "store_setting",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
 FINDING_CONTRACT_COLUMNS = (
     "finding_id", "run_id", "audit_date", "rule_id", "severity", "claim_id", "line_number",
     "date_of_service", "procedure_code", "modifiers", "message", "source_file", "interchange_control",
@@ -210,5 +219,5 @@ FINDING_CONTRACT_COLUMNS = (
 
 __all__ = [
     "metadata", "ingested_file", "interchange", "claim", "service_line", "diagnosis", "rejection",
-    "audit_run", "audit_finding", "FINDING_CONTRACT_COLUMNS",
+    "audit_run", "audit_finding", "store_setting", "FINDING_CONTRACT_COLUMNS",
 ]

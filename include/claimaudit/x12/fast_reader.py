@@ -20,7 +20,7 @@ from hashlib import sha256
 from claimaudit.model import Claim, Diagnosis, Envelope, ServiceLine
 from claimaudit.x12 import dates
 from claimaudit.x12 import transaction as careful
-from claimaudit.x12.keys import patient_key
+from claimaudit.x12.keys import PatientKeyer
 
 
 class _Unusual(Exception):
@@ -48,6 +48,7 @@ def _read(cur, start, st02, ctx):
     dx_qualifiers = careful.DIAGNOSIS_QUALIFIERS
     sv_cache = ctx.service_cache
     sv_get = sv_cache.get
+    patient_key = PatientKeyer()
     dtp_cache = ctx.date_cache
     dtp_get = dtp_cache.get
     number = dates.number
@@ -364,9 +365,9 @@ def _read(cur, start, st02, ctx):
         if not kind0:
             kind0 = "P" if is_p else "I"
         if have_patient:
-            pkey = patient_key(payer_id, member_id, pat_last, pat_first, pat_dob)
+            pkey = patient_key(member_id, pat_last, pat_dob)
         else:
-            pkey = patient_key(payer_id, member_id, sub_last, sub_first, sub_dob)
+            pkey = patient_key(member_id, sub_last, sub_dob)
         ordinal += 1
         key = sha256(f"{key_prefix}{claim_id}|{ordinal}".encode()).hexdigest()[:32]  # keys.claim_key, inlined
         clm = f

@@ -134,11 +134,9 @@ def reference_rows(text: str, source_file: str = "", file_sha256: str = "") -> t
 def _emit(c: dict, env: dict, hier_at_claim: dict, claims, lines, diagnoses, source_file, sha) -> None:
     h = hier_at_claim
     if h.get("has_patient"):
-        pkey = patient_key(h.get("payer_id", ""), h.get("member", ""), h.get("pat_last", ""),
-                           h.get("pat_first", ""), h.get("pat_dob", ""))
+        pkey = patient_key(h.get("member", ""), h.get("pat_last", ""), h.get("pat_dob", ""))
     else:
-        pkey = patient_key(h.get("payer_id", ""), h.get("member", ""), h.get("sub_last", ""),
-                           h.get("sub_first", ""), h.get("sub_dob", ""))
+        pkey = patient_key(h.get("member", ""), h.get("sub_last", ""), h.get("sub_dob", ""))
     kinds = {ln.get("kind") for ln in c["lines"]}
     kind = {"A": "I", "B": "P"}.get(c["c2"]) or ("I" if "I" in kinds else "P")
     key = claim_key(env["sender"], env["isa13"], env["gs06"], env["st02"], c["id"], c["ordinal"])

@@ -17,7 +17,7 @@ from claimaudit.x12 import dates, fast_reader  # fast_reader uses this module's 
 from claimaudit.x12.delimiters import Delimiters
 from claimaudit.x12.errors import TRANSACTION_NAMES, StructuralError
 from claimaudit.x12.segments import segment_blocks
-from claimaudit.x12.keys import claim_key, patient_key
+from claimaudit.x12.keys import PatientKeyer, claim_key
 
 # HI qualifiers that carry diagnoses (ICD-10: AB*, ICD-9: B*; principal, other, admitting,
 # patient reason for visit, external cause). Occurrence, value, condition and procedure codes
@@ -276,6 +276,7 @@ def _read_837(cur: SegmentCursor, start: int, st02: str, ctx: TransactionContext
     lines: list[ServiceLine] = []
     diagnoses: list[Diagnosis] = []
     types: list[str] = []
+    patient_key = PatientKeyer()
 
     hl_level = ""
     billing_hl = ""
@@ -424,9 +425,9 @@ def _read_837(cur: SegmentCursor, start: int, st02: str, ctx: TransactionContext
                     if composite and co not in composite and len(composite) > 2:
                         raise StructuralError(k, "CLM", _component_problem("CLM05", composite, co))
                     if have_patient:
-                        pkey = patient_key(payer_id, member_id, pat_last, pat_first, pat_dob)
+                        pkey = patient_key(member_id, pat_last, pat_dob)
                     else:
-                        pkey = patient_key(payer_id, member_id, sub_last, sub_first, sub_dob)
+                        pkey = patient_key(member_id, sub_last, sub_dob)
                     ordinal += 1
                     draft = _ClaimDraft(k, ordinal, f, composite.split(co), pkey, payer_id, payer_class or "",
                                         billing_npi)
