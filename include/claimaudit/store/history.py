@@ -18,6 +18,7 @@ from claimaudit.model import Claim, Diagnosis, ParseResult, ServiceLine, as_tupl
 from claimaudit.staging import StagedRows
 from claimaudit.store import schema as t
 from claimaudit.store.db import write_transaction
+from claimaudit.store.limits import fit_rejection, fit_to_store
 
 ANALYZE_AFTER_LINES = 20_000  # a load this large refreshes the planner's statistics (PostgreSQL)
 BATCH_ROWS = 5_000  # rows per executemany: bounds memory and statement size
@@ -129,7 +130,8 @@ def lineage_ref(original_claim_ref: str, claim_id: str) -> str:
 
 def load_results(engine: Engine, results: Sequence[ParseResult | StagedRows], received_date: date,
                  quarantine_paths: dict[str, str] | None = None, *,
-                 file_sizes: dict[str, int] | None = None) -> dict:
+                 file_sizes: dict[str, int] | None = None, whole_day: bool = False,
+                 ignored: Sequence[tuple[str, str, str]] | None = None) -> dict:
     """Add one inbox day's parse results to the claim history.
 
     ``results`` are ParseResults, or the same read from staging with rows as tuples.
@@ -140,7 +142,17 @@ def load_results(engine: Engine, results: Sequence[ParseResult | StagedRows], re
     stored), duplicates (files and interchanges skipped as already loaded), claims, lines,
     diagnoses, rejections, superseded (claims newly superseded), and day_files/day_claims/
     day_lines: the history's totals for ``received_date`` after this load, the same on a rerun.
+
+    ``whole_day``: ``results`` are everything the day's folder holds now, so rejections recorded
+    for the day's files that are no longer there (a cut file replaced by the full one) go.
+    ``ignored``: (name, kind, reason) of the folder's entries that were not audited; they replace
+    the day's earlier list (counted as ``ignored``).
+
+    A value that the store's columns cannot hold rejects its claim or transaction set
+    (``limits.fit_to_store``) before anything is written, the same on SQLite and PostgreSQL.
     """
+    for r in results:
+        fit_to_store(r)
     quarantine_paths = quarantine_paths or {}
     file_sizes = file_sizes or {}
     now = datetime.now(timezone.utc)
@@ -153,7 +165,11 @@ def load_results(engine: Engine, results: Sequence[ParseResult | StagedRows], re
                     t.ingested_file.c.file_sha256.in_(sorted({r.file_sha256 for r in results}))))
         }
         # Rejections belong to the day a file first arrived; a rerun of that day rewrites them.
-        _record_rejections(conn, results, received_date, known_files, quarantine_paths, counts)
+        _record_rejections(conn, results, received_date, known_files, quarantine_paths, counts, whole_day)
+        if ignored is not None:
+            _record_ignored(conn, received_date, ignored)
+        counts["ignored"] = conn.scalar(select(func.count()).select_from(t.ignored_entry)
+                                        .where(t.ignored_entry.c.audit_date == received_date)) or 0
 
         new_results: list[ParseResult] = []
         seen_in_batch: set[str] = set()
@@ -186,11 +202,19 @@ def load_results(engine: Engine, results: Sequence[ParseResult | StagedRows], re
     return counts
 
 
+def _record_ignored(conn: Connection, day: date, ignored: Sequence[tuple[str, str, str]]) -> None:
+    conn.execute(delete(t.ignored_entry).where(t.ignored_entry.c.audit_date == day))
+    rows = {name: dict(audit_date=day, name=name, kind=kind, reason=reason) for name, kind, reason in ignored}
+    _insert_many(conn, t.ignored_entry, [fit_rejection(row) for row in rows.values()])
+
+
 def _record_rejections(conn: Connection, results: list[ParseResult], day: date, known_files: dict,
-                       quarantine_paths: dict[str, str], counts: dict) -> None:
+                       quarantine_paths: dict[str, str], counts: dict, whole_day: bool = False) -> None:
     # A byte-identical redelivery on a later day was already recorded on its first day.
     mine = [r for r in results if known_files.get(r.file_sha256, day) == day]
-    shas = sorted({r.file_sha256 for r in mine})
+    if whole_day:
+        conn.execute(delete(t.rejection).where(t.rejection.c.audit_date == day))
+    shas = [] if whole_day else sorted({r.file_sha256 for r in mine})
     for chunk in _chunks(shas, _IN_CHUNK):
         conn.execute(delete(t.rejection).where(and_(t.rejection.c.audit_date == day,
                                                     t.rejection.c.file_sha256.in_(chunk))))
@@ -201,11 +225,11 @@ def _record_rejections(conn: Connection, results: list[ParseResult], day: date, 
         done.add(r.file_sha256)
         where = quarantine_paths.get(r.file_sha256) or quarantine_paths.get(r.source_file, "")
         for seq, rej in enumerate(r.rejections, start=1):
-            rows.append(dict(audit_date=day, file_sha256=r.file_sha256, seq=seq, source_file=rej.source_file,
-                             unit=rej.unit, interchange_control=rej.interchange_control,
-                             transaction_control=rej.transaction_control,
-                             segment_position=rej.segment_position, segment_id=rej.segment_id,
-                             reason=rej.reason, quarantine_path=where))
+            rows.append(fit_rejection(dict(
+                audit_date=day, file_sha256=r.file_sha256, seq=seq, source_file=rej.source_file, unit=rej.unit,
+                interchange_control=rej.interchange_control, transaction_control=rej.transaction_control,
+                segment_position=rej.segment_position, segment_id=rej.segment_id, reason=rej.reason,
+                quarantine_path=where)))
     _insert_many(conn, t.rejection, rows)
     counts["rejections"] = len(rows)
 
