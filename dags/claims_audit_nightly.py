@@ -122,14 +122,8 @@ def claims_audit_nightly():
     def send_summary(day: dict, written: dict, run_id=None) -> str:
         from claimaudit import pipeline
 
-        message = pipeline.build_digest(day["audit_date"], run_url=pipeline.airflow_run_url(
-            "claims_audit_nightly", run_id))
-        if message is None:
-            return "all clear: no digest configured"
-        if send_with_airflow_smtp(message):
-            pipeline.mark_email_sent(day["audit_date"])
-            return f"sent to {message['To']}"
-        return f"no SMTP connection: written to {pipeline.write_outbox(message, day['audit_date'])}"
+        return pipeline.deliver_digest(day["audit_date"], send=send_with_airflow_smtp,
+                                       run_url=pipeline.airflow_run_url("claims_audit_nightly", run_id))
 
     day = resolve_day()
     files = find_files(day)

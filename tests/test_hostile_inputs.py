@@ -109,3 +109,240 @@ def test_a_direct_load_of_an_out_of_spec_result_rejects_the_claim(engine, parse_
                                     {"claim_id": "FITS", "lines": [("77386", "", DAY)], "patient": "P2"}])
     counts = load_results(engine, [r], DAY)
     assert counts["claims"] == 1 and counts["rejections"] == 1
+
+
+# ---------------------------------------------------------------- 2 and 10. any byte string as a file name
+
+BAD_UTF8 = b"RADONC_\xff\xfe_latin1_caf\xe9.x12"
+CRLF = "RADONC_evil\r\nERROR claimaudit forged line\n.x12"
+
+
+def _odd_names_day(inbox: Path) -> Path:
+    import os
+
+    folder = write_day(inbox, {"00_clean.x12": extract(701, [imrt_claim("NAME-OK", 1)])})
+    with open(os.path.join(os.fsencode(folder), BAD_UTF8), "wb") as fh:
+        fh.write(extract(702, [imrt_claim("NAME-BYTES", 2)]))
+    (folder / CRLF).write_bytes(extract(703, [imrt_claim("NAME-CRLF", 3)]))
+    # A rejected file with an odd name is quarantined under its escaped name.
+    with open(os.path.join(os.fsencode(folder), b"cut_\xff.x12"), "wb") as fh:
+        fh.write(extract(704, [imrt_claim("NAME-CUT", 4)])[:300])
+    return folder
+
+
+def test_file_names_that_are_not_utf8_or_hold_newlines_are_recorded_escaped(tmp_path, db_url, caplog):
+    """A non-UTF-8 name failed the ingested_file insert (and every rerun); CR/LF in a name wrote
+    forged lines into the log. Both are recorded and logged escaped, and the files are audited."""
+    import logging
+
+    s = settings_for(tmp_path, db_url)
+    _odd_names_day(s.inbox)
+    with caplog.at_level(logging.INFO, logger="claimaudit"):
+        pipeline.audit_day(DAY, s)
+    state = day_state(db_url)
+    files = {c[0]: c[1] for c in state["claims"]}
+    assert files == {"NAME-OK": "00_clean.x12", "NAME-BYTES": "RADONC_\\xff\\xfe_latin1_caf\\xe9.x12",
+                     "NAME-CRLF": "RADONC_evil\\r\\nERROR claimaudit forged line\\n.x12"}
+    assert [r[0] for r in state["rejections"]] == ["cut_\\xff.x12"]
+    assert (s.quarantine_dir / DAY.isoformat() / "cut_\\xff.x12").is_file()
+    for record in caplog.records:
+        text = record.getMessage()
+        assert "\n" not in text and "\r" not in text, f"a log line was split: {text!r}"
+    assert any("RADONC_evil\\r\\nERROR" in r.getMessage() for r in caplog.records)
+    # A rerun of the day works the same (it failed on every rerun before).
+    pipeline.audit_day(DAY, s)
+    assert day_state(db_url)["claims"] == state["claims"]
+
+
+def test_the_cli_audits_a_day_with_odd_file_names(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    _odd_names_day(tmp_path / "inbox")
+    env = dict(os.environ, AUDIT_INBOX=str(tmp_path / "inbox"), AUDIT_VAR_DIR=str(tmp_path / "var"),
+               AUDIT_DB_URL=f"sqlite:///{tmp_path / 'cli.db'}")
+    out = subprocess.run([sys.executable, "-m", "claimaudit.cli", "audit", "--from", DAY.isoformat(), "--to",
+                          DAY.isoformat()], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "forged line\n" not in out.stdout + out.stderr
+    assert len(day_state(env["AUDIT_DB_URL"])["claims"]) == 3
+
+
+# ---------------------------------------------------------------- 3. links and other non-regular files
+
+def test_links_out_of_the_inbox_and_fifos_are_refused_and_nothing_is_copied(tmp_path, db_url):
+    import os
+
+    s = settings_for(tmp_path, db_url)
+    folder = write_day(s.inbox, {"00_clean.x12": extract(801, [imrt_claim("LINK-OK", 1)])})
+    secret = tmp_path / "outside" / "passwd"
+    secret.parent.mkdir()
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    (folder / "passwd.x12").symlink_to(secret)
+    (folder / "etc.x12").symlink_to("/etc/passwd")
+    (folder / "dangling.x12").symlink_to(folder / "gone.x12")
+    os.mkfifo(folder / "pipe.x12")  # reading it would block the task for ever
+    inside = folder / "01_real.x12"
+    inside.write_bytes(extract(802, [imrt_claim("LINK-INSIDE", 2)]))
+    (folder / "02_link_inside.x12").symlink_to(inside)  # a link to a file in the inbox: read (once)
+
+    pipeline.audit_day(DAY, s)
+    state = day_state(db_url)
+    assert {c[0] for c in state["claims"]} == {"LINK-OK", "LINK-INSIDE"}
+    refused = {r[0]: r[3] for r in state["rejections"]}
+    assert set(refused) == {"passwd.x12", "etc.x12", "dangling.x12", "pipe.x12"}
+    assert "outside the inbox" in refused["etc.x12"] and "fifo" in refused["pipe.x12"]
+    assert "dangling" in refused["dangling.x12"]
+    quarantine = s.quarantine_dir / DAY.isoformat()
+    copied = list(quarantine.iterdir()) if quarantine.exists() else []
+    assert copied == [], f"copied to quarantine: {copied}"
+    assert state["run"][0] == 7  # every entry counted as received: 3 audited, 4 refused
+    assert state["run"][3] == 4
+
+
+# ---------------------------------------------------------------- 6. a cut file replaced by the full one
+
+def test_a_rejection_of_a_cut_file_goes_when_the_full_file_replaces_it(tmp_path, db_url):
+    from claimaudit.store.db import engine_for
+    from claimaudit.store.findings import day_summary
+
+    s = settings_for(tmp_path, db_url)
+    full = extract(901, [imrt_claim(f"CUT-{i}", i) for i in range(1, 6)])
+    folder = write_day(s.inbox, {"00_clean.x12": extract(900, [imrt_claim("CUT-OK", 9)]),
+                                 "01_sent.x12": full[: int(len(full) * 0.6)]})
+    pipeline.audit_day(DAY, s)
+    assert [r[0] for r in day_state(db_url)["rejections"]] == ["01_sent.x12"]
+    (folder / "01_sent.x12").write_bytes(full)  # the clearinghouse sends the whole file again
+    pipeline.audit_day(DAY, s)
+    state = day_state(db_url)
+    assert state["rejections"] == []
+    assert state["run"][3] == 0
+    engine = engine_for(db_url)
+    summary = day_summary(engine, DAY)
+    engine.dispose()
+    assert summary.rejected_files == [] and summary.run.rejections == 0
+    assert {c[0] for c in state["claims"]} >= {"CUT-OK", "CUT-1", "CUT-5"}
+
+
+# ---------------------------------------------------------------- 9. nothing skipped silently
+
+def test_ignored_entries_are_recorded_with_their_reason_and_counted(tmp_path, db_url):
+    from claimaudit.store.db import engine_for
+    from claimaudit.store.findings import day_summary
+
+    s = settings_for(tmp_path, db_url)
+    folder = write_day(s.inbox, {"00_clean.x12": extract(1001, [imrt_claim("IGN-OK", 1)]),
+                                 ".hidden.x12": b"x", "~lock.x12": b"x", "_partial.x12": b"x"})
+    (folder / "sub").mkdir()
+    (folder / "sub" / "inner.x12").write_bytes(extract(1002, [imrt_claim("IGN-INNER", 2)]))
+    pipeline.audit_day(DAY, s)
+    engine = engine_for(db_url)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(t.ignored_entry.c.name, t.ignored_entry.c.kind, t.ignored_entry.c.reason)
+                            .order_by(t.ignored_entry.c.name)).all()
+        ignored_count = conn.scalar(sa.select(t.audit_run.c.ignored))
+    summary = day_summary(engine, DAY)
+    engine.dispose()
+    assert [(r.name, r.kind) for r in rows] == [(".hidden.x12", "file"), ("_partial.x12", "file"),
+                                                ("sub", "folder"), ("~lock.x12", "file")]
+    assert all(r.reason for r in rows)
+    assert ignored_count == 4 and summary.run.ignored == 4
+    # A rerun after the folder was tidied replaces the list.
+    for name in (".hidden.x12", "~lock.x12", "_partial.x12"):
+        (folder / name).unlink()
+    pipeline.audit_day(DAY, s)
+    assert day_state(db_url)["run"] is not None
+    engine = engine_for(db_url)
+    with engine.connect() as conn:
+        assert conn.scalar(sa.select(t.audit_run.c.ignored)) == 1
+    engine.dispose()
+
+
+# ---------------------------------------------------------------- 11. compressed deliveries
+
+def _zip(members: dict[str, bytes], compression=None) -> bytes:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=compression or zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def test_zip_and_gzip_deliveries_are_unpacked_with_limits(tmp_path, db_url):
+    import gzip
+
+    s = settings_for(tmp_path, db_url)
+    a = extract(1101, [imrt_claim("ZIP-A", 1)])
+    b = extract(1102, [imrt_claim("ZIP-B", 2)])
+    c = extract(1103, [imrt_claim("GZ-C", 3)])
+    d = extract(1104, [imrt_claim("NESTED-D", 4)])
+    bomb = b"ISA" + b"\x00" * (50 << 20)  # 50 MiB of zeros: deflates about 1000x
+    write_day(s.inbox, {
+        "batch.zip": _zip({"a.x12": a, "dir/b.x12": b, "../escape.x12": a, "/abs.x12": b, "inner.x12.gz":
+                           gzip.compress(d), "bomb.x12": bomb}),
+        "single.x12.gz": gzip.compress(c),
+        "deep.zip": _zip({"level2.zip": _zip({"level3.x12.gz": gzip.compress(a)})}),
+        "broken.gz": gzip.compress(c)[:40],
+    })
+    pipeline.audit_day(DAY, s)
+    state = day_state(db_url)
+    assert {(c[0], c[1]) for c in state["claims"]} == {
+        ("ZIP-A", "batch.zip!a.x12"), ("ZIP-B", "batch.zip!dir/b.x12"), ("GZ-C", "single.x12.gz!single.x12"),
+        ("NESTED-D", "batch.zip!inner.x12.gz!inner.x12")}
+    refused = {r[0]: r[3] for r in state["rejections"]}
+    assert set(refused) == {"batch.zip!../escape.x12", "batch.zip!/abs.x12", "batch.zip!bomb.x12",
+                            "deep.zip!level2.zip!level3.x12.gz", "broken.gz"}
+    assert "leaves" in refused["batch.zip!../escape.x12"] and "absolute" in refused["batch.zip!/abs.x12"]
+    assert "zip bomb" in refused["batch.zip!bomb.x12"]
+    assert "nested more than once" in refused["deep.zip!level2.zip!level3.x12.gz"]
+    assert not (s.inbox.parent / "escape.x12").exists() and not Path("/abs.x12").exists()
+
+
+def test_a_gzip_bomb_is_stopped_by_the_ratio_before_it_is_unpacked(tmp_path):
+    import gzip
+
+    from claimaudit.archives import MAX_RATIO, unpack
+
+    data = gzip.compress(b"\x00" * (200 << 20))  # 200 MiB of zeros in about 200 KiB
+    (member,) = unpack("bomb.gz", data)
+    assert member.data is None and f"{MAX_RATIO} times" in member.problem
+
+
+# ---------------------------------------------------------------- 7. a digest that could not be written
+
+def test_a_digest_that_could_not_be_written_is_delivered_by_a_plain_rerun(tmp_path, db_url, monkeypatch):
+    """The outbox cannot be written (here a file stands where the folder should be: root ignores
+    read-only modes) after the findings are committed. A plain rerun (no --reprocess) used to skip
+    the day as done, so the digest was never written."""
+    from claimaudit import cli
+    from claimaudit.store.db import engine_for
+    from claimaudit.store.delivery import owed_days
+
+    write_day(tmp_path / "inbox", {"00_clean.x12": extract(1201, [imrt_claim("MAIL-1", 1)])})
+    for key, value in (("AUDIT_INBOX", tmp_path / "inbox"), ("AUDIT_VAR_DIR", tmp_path / "var"),
+                       ("AUDIT_DB_URL", db_url)):
+        monkeypatch.setenv(key, str(value))
+    outbox = tmp_path / "var" / "outbox"
+    outbox.parent.mkdir(parents=True)
+    outbox.write_text("not a folder")
+    argv = ["audit", "--from", DAY.isoformat(), "--to", DAY.isoformat()]
+    with pytest.raises(OSError):
+        cli.main(argv)
+    engine = engine_for(db_url)
+    assert owed_days(engine, DAY, DAY) == [DAY]
+    assert day_state(db_url)["run"][-1] == "complete"  # the findings were committed
+
+    outbox.unlink()  # the operator fixes the outbox and runs the same command again
+    assert cli.main(argv) == 0
+    assert [p.name for p in outbox.iterdir()] == ["77386-audit-2025-06-03.eml"]
+    assert owed_days(engine, DAY, DAY) == []
+    with engine.connect() as conn:
+        delivered_to = conn.scalar(sa.select(t.audit_run.c.delivered_to))
+    engine.dispose()
+    assert delivered_to.endswith("77386-audit-2025-06-03.eml")
+    # Delivered: a third plain run skips the day.
+    assert cli.main(argv) == 0

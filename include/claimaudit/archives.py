@@ -116,9 +116,10 @@ def unpack(name: str, data: bytes, depth: int = 1, budget: _Budget | None = None
     budget = budget or _Budget()
     try:
         if data.startswith(GZIP_MAGIC):
-            inner = name[:-3] if name.lower().endswith(".gz") else name + ".unpacked"
+            base = name.rsplit("!", 1)[-1]
+            inner = base[:-3] if base.lower().endswith(".gz") else base + ".unpacked"
             member_data = _read_capped(_GzipStream(data), len(data), budget)
-            members = [(f"{name}!{escape(inner.rsplit('/', 1)[-1])}", member_data)]
+            members = [(f"{name}!{inner}", member_data)]
         else:
             members = list(_zip_members(name, data, budget))
     except _TooBig as exc:

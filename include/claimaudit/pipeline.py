@@ -122,8 +122,9 @@ def parse_file(path: str, audit_date: date | str, settings: Settings | None = No
 
             result.file_sha256 = result.rejections[0].file_sha256 = hashlib.sha256(
                 data + b"!" + m.name.encode()).hexdigest()
+        # A refused member quarantines the archive itself (once, under its own name).
         summaries.append(_stage(result, m.data if m.data is not None else data, m.name, f"{src.name}!{m.name}", day,
-                                s, t0))
+                                s, t0, quarantine_name=name if m.data is None else m.name))
     log.info("unpacked %s: %d member(s)", name, len(members))
     return {"audit_date": day.isoformat(), "source_file": name, "members": len(summaries),
             "claims": sum(x["claims"] for x in summaries), "lines": sum(x["lines"] for x in summaries),
@@ -157,7 +158,8 @@ def _refused(name: str, reason: str, day: date):
                   segment_position=None, segment_id="", reason=reason)])
 
 
-def _stage(result, data: bytes, name: str, key: str, day: date, s: Settings, t0: float, quarantine: bool = True) -> dict:
+def _stage(result, data: bytes, name: str, key: str, day: date, s: Settings, t0: float, quarantine: bool = True,
+           quarantine_name: str = "") -> dict:
     from claimaudit.staging import write_json, write_parse_result
 
     quarantine_path = ""
@@ -165,7 +167,7 @@ def _stage(result, data: bytes, name: str, key: str, day: date, s: Settings, t0:
         qdir = s.quarantine_dir / day.isoformat()
         qdir.mkdir(parents=True, exist_ok=True)
         # Under the escaped name, from the bytes read: never a copy that follows a link.
-        qpath = qdir / name.replace("/", "_")
+        qpath = qdir / (quarantine_name or name).replace("/", "_")
         tmp = qpath.with_name(qpath.name + ".tmp")
         tmp.write_bytes(data)
         os.replace(tmp, qpath)
@@ -406,6 +408,28 @@ def write_outbox(message: EmailMessage, audit_date: date | str, settings: Settin
     return path
 
 
+def deliver_digest(audit_date: date | str, settings: Settings | None = None, *, send=None, run_url: str = "") -> str:
+    """Build the day's digest and deliver it: through ``send(message) -> bool`` when given (the
+    DAG's SMTP connection; False means none is configured), else to the outbox as an .eml file.
+    Only then is the day's digest marked delivered: a failure leaves it owed, and the next run
+    of the day (a plain rerun too) delivers it. Returns where it went."""
+    from claimaudit.store.delivery import mark_delivered
+
+    s = _settings(settings)
+    day = _day(audit_date)
+    message = build_digest(day, s, run_url=run_url)
+    if message is None:
+        where = "none: all clear, and all-clear digests are off"
+    elif send is not None and send(message):
+        mark_email_sent(day, s)
+        where = f"smtp:{message['To']}"
+    else:
+        where = str(write_outbox(message, day, s))
+    mark_delivered(_engine(s), day, where)
+    log.info("digest for %s delivered: %s", day, escape(where))
+    return where
+
+
 def mark_email_sent(audit_date: date | str, settings: Settings | None = None) -> None:
     from claimaudit.store.findings import mark_email_sent as _mark
 
@@ -424,8 +448,7 @@ def audit_day(audit_date: date | str, settings: Settings | None = None, run_id: 
     loaded = load_history(day, s)
     rules = [run_rules(day, batch, s) for batch in plan_rules(day, s)]
     summary = write_findings(day, run_id, rules, loaded, started, s)
-    message = build_digest(day, s)
-    outbox = str(write_outbox(message, day, s)) if message is not None else ""
+    outbox = deliver_digest(day, s)
     return {"audit_date": day.isoformat(), "run_id": run_id, "files": len(files), "loaded": loaded,
             "rules": [{k: v for k, v in r.items() if k != "staged"} for r in rules], "summary": summary,
             "outbox": outbox}
