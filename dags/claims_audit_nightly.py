@@ -116,7 +116,9 @@ def claims_audit_nightly():
     def write_findings(day: dict, rules: list[dict], loaded: dict, run_id=None) -> dict:
         from claimaudit import pipeline
 
-        return pipeline.write_findings(day["audit_date"], run_id, list(rules), loaded, day["started_at"])
+        # One slice read: iterating the mapped results reads item by item until one is missing,
+        # which Airflow logs as an error ("XCom not found ... offset=N") on every run.
+        return pipeline.write_findings(day["audit_date"], run_id, list(rules[:]), loaded, day["started_at"])
 
     @task(retries=3, retry_delay=timedelta(minutes=10))
     def send_summary(day: dict, written: dict, run_id=None) -> str:
