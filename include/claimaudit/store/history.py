@@ -156,7 +156,7 @@ def load_results(engine: Engine, results: Sequence[ParseResult | StagedRows], re
     quarantine_paths = quarantine_paths or {}
     file_sizes = file_sizes or {}
     now = datetime.now(timezone.utc)
-    counts = dict(files=0, duplicates=0, duplicate_files=0, duplicate_interchanges=0, claims=0, lines=0,
+    counts = dict(files=0, moved_files=0, duplicates=0, duplicate_files=0, duplicate_interchanges=0, claims=0, lines=0,
                   diagnoses=0, rejections=0, superseded=0)
     with write_transaction(engine, "history") as conn, _bulk_cache(conn):
         known_files = {
@@ -164,6 +164,13 @@ def load_results(engine: Engine, results: Sequence[ParseResult | StagedRows], re
                 select(t.ingested_file.c.file_sha256, t.ingested_file.c.received_date).where(
                     t.ingested_file.c.file_sha256.in_(sorted({r.file_sha256 for r in results}))))
         }
+        # Loading does not depend on the order days are loaded in: a file already stored as
+        # received on a later day (that day was audited first: two ranges at once, or a backfill
+        # of an earlier month) was in fact first received today, so it moves here.
+        later = sorted(sha for sha, seen in known_files.items() if _as_date(seen) > received_date)
+        if later:
+            counts["moved_files"] = _move_files(conn, later, received_date)
+            known_files.update({sha: received_date for sha in later})
         # Rejections belong to the day a file first arrived; a rerun of that day rewrites them.
         _record_rejections(conn, results, received_date, known_files, quarantine_paths, counts, whole_day)
         if ignored is not None:
@@ -190,8 +197,8 @@ def load_results(engine: Engine, results: Sequence[ParseResult | StagedRows], re
             loaded_files.append(r.file_sha256)
         counts["files"] = len(new_results)
         counts["duplicates"] = counts["duplicate_files"] + counts["duplicate_interchanges"]
-        if loaded_files:
-            counts["superseded"] = apply_supersession(conn, loaded_files)
+        if loaded_files or later:
+            counts["superseded"] = apply_supersession(conn, loaded_files + later)
         if conn.dialect.name == "postgresql" and counts["lines"] >= ANALYZE_AFTER_LINES:
             # Fresh statistics for the rules' queries right after: with none yet (a new table,
             # autovacuum not come round) the planner guessed 6 patients for 31,000 and read a
@@ -200,6 +207,24 @@ def load_results(engine: Engine, results: Sequence[ParseResult | StagedRows], re
                 conn.exec_driver_sql(f"ANALYZE {table.name}")
         counts.update(_day_totals(conn, received_date))
     return counts
+
+
+def _as_date(value) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def _move_files(conn: Connection, shas: list[str], day: date) -> int:
+    """Make ``day`` the received date of these stored files, their interchanges, claims and lines;
+    their rejections recorded on the later day go (this load records them on ``day``)."""
+    for chunk in _chunks(shas, _IN_CHUNK):
+        conn.execute(update(t.ingested_file).where(t.ingested_file.c.file_sha256.in_(chunk)).values(received_date=day))
+        conn.execute(update(t.interchange).where(t.interchange.c.file_sha256.in_(chunk)).values(received_date=day))
+        keys = select(t.claim.c.claim_key).where(t.claim.c.file_sha256.in_(chunk)).scalar_subquery()
+        conn.execute(update(t.service_line).where(t.service_line.c.claim_key.in_(keys)).values(received_date=day))
+        conn.execute(update(t.claim).where(t.claim.c.file_sha256.in_(chunk)).values(received_date=day))
+        conn.execute(delete(t.rejection).where(and_(t.rejection.c.file_sha256.in_(chunk),
+                                                    t.rejection.c.audit_date > day)))
+    return len(shas)
 
 
 def _record_ignored(conn: Connection, day: date, ignored: Sequence[tuple[str, str, str]]) -> None:
