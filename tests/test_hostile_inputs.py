@@ -248,6 +248,8 @@ def test_ignored_entries_are_recorded_with_their_reason_and_counted(tmp_path, db
                                                 ("sub", "folder"), ("~lock.x12", "file")]
     assert all(r.reason for r in rows)
     assert ignored_count == 4 and summary.run.ignored == 4
+    text = pipeline.build_digest(DAY, s).get_body(preferencelist=("plain",)).get_content()
+    assert "Not audited: 4 inbox entries" in text
     # A rerun after the folder was tidied replaces the list.
     for name in (".hidden.x12", "~lock.x12", "_partial.x12"):
         (folder / name).unlink()
