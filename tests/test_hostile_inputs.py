@@ -490,12 +490,13 @@ def second_db_url(db_url, tmp_path):
         yield url
 
 
-def test_two_ranges_at_once_give_the_history_of_a_sequential_run(tmp_path, db_url, second_db_url):
-    """The later range reaches the redelivered file (06-12) before the earlier one reaches its
-    first delivery (06-05): the claims kept 06-12 as received date and 06-05 found nothing new,
-    which no sequential --reprocess repaired. Loading is now order-independent, and a reprocess
-    gives exactly the sequential run's findings. (Four days of the sample fortnight are kept:
-    the two of the redelivery and the day after each.)"""
+def test_ranges_out_of_order_and_at_once_give_the_history_of_a_sequential_run(tmp_path, db_url, second_db_url):
+    """The later range reached the redelivered file (06-12) before the earlier one reached its
+    first delivery (06-05): the claims kept 06-12 as received date, 06-05 found nothing new, and
+    no sequential --reprocess repaired it. Loading is now order-independent: the later range run
+    first gives the sequential run's history; then both ranges re-audited at once (two real
+    processes) and a sequential --reprocess give exactly the sequential run's findings.
+    (Four days of the sample fortnight are kept: the two of the redelivery and the day after each.)"""
     import shutil
 
     from claimaudit.samples.generator import generate
@@ -511,13 +512,15 @@ def test_two_ranges_at_once_give_the_history_of_a_sequential_run(tmp_path, db_ur
     expected = _history(second_db_url)
     assert any(r[1] == date(2025, 6, 5) for r in expected["files"])
 
-    together = _cli_env(inbox, tmp_path / "par", db_url)
-    first = _cli_audit(together, *late)
-    second = _cli_audit(together, *early)
-    _finish(first, second)
+    env = _cli_env(inbox, tmp_path / "other", db_url)
+    _finish(_cli_audit(env, *late))  # a later month backfilled first
+    _finish(_cli_audit(env, *early))
     got = _history(db_url)
     for part in ("claims", "lines", "files", "rejections"):
         assert got[part] == expected[part], f"{part} differ from the sequential run"
 
-    _finish(_cli_audit(together, early[0], late[1], "--reprocess"))
+    _finish(_cli_audit(env, *late, "--reprocess"), _cli_audit(env, *early, "--reprocess"))  # at once
+    for part in ("claims", "lines", "files", "rejections"):
+        assert _history(db_url)[part] == expected[part], f"{part} differ after two ranges at once"
+    _finish(_cli_audit(env, early[0], late[1], "--reprocess"))
     assert _history(db_url) == expected
