@@ -142,7 +142,7 @@ def _parse(data: bytes, name: str):
         log.exception("parser failed on %s", name)
         result = _unreadable(name, data, f"internal parser error ({type(exc).__name__}: {escape(str(exc))})")
     # Values the report DB cannot store reject their claim or transaction set here, on every database.
-    fit_to_store(result)
+    fit_to_store(result, keep_tuples=True)  # rows become tuples: what staging writes anyway
     return result
 
 

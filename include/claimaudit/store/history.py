@@ -152,7 +152,8 @@ def load_results(engine: Engine, results: Sequence[ParseResult | StagedRows], re
     (``limits.fit_to_store``) before anything is written, the same on SQLite and PostgreSQL.
     """
     for r in results:
-        fit_to_store(r)
+        if not isinstance(r, StagedRows):  # staged rows were fitted when they were parsed
+            fit_to_store(r)
     quarantine_paths = quarantine_paths or {}
     file_sizes = file_sizes or {}
     now = datetime.now(timezone.utc)

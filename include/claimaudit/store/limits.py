@@ -62,13 +62,20 @@ class Limit:
     bounds: tuple[int, int] | None  # for integers
 
 
+# Made by the parser, not read from the file (hashes, the escaped file name, P/I), or checked
+# once on the claim although lines and diagnoses repeat it: not looked at again.
+_DERIVED = {"claim_key", "patient_key", "file_sha256", "source_file", "transaction_type"}
+_REPEATED = {"service_line": {"claim_id"}, "diagnosis": {"claim_id"}}
+
+
 @lru_cache(maxsize=None)
 def limits_for(table_name: str, names: tuple[str, ...]) -> tuple[Limit, ...]:
     """The limits of the columns of ``table_name`` among ``names`` (a row layout)."""
     table = t.metadata.tables[table_name]
     out = []
+    skip = _DERIVED | _REPEATED.get(table_name, set()) if table_name != "rejection" else set()
     for i, name in enumerate(names):
-        if name not in table.c:
+        if name not in table.c or name in skip:
             continue
         kind = table.c[name].type
         if isinstance(kind, String) and kind.length:
@@ -105,15 +112,16 @@ def _bad_rows(rows: Sequence[tuple], limits: tuple[Limit, ...]) -> dict[int, tup
     bad: dict[int, tuple[Limit, str]] = {}
     if not rows:
         return bad
+    columns_ = list(zip(*rows))  # one transposition in C instead of a pass per column
     for limit in limits:
-        i = limit.index
-        values = [row[i] for row in rows]
+        values = columns_[limit.index]
         if limit.bounds is None:
-            strings = [v for v in values if isinstance(v, str)]
-            if not strings:
+            longest = max(map(len, filter(None, values)), default=0)  # str or None; "" and None fit
+            if (limit.length is None or longest <= limit.length) and "\x00" not in "".join(filter(None, values)):
                 continue
-            longest = max(map(len, strings))
-            if (limit.length is None or longest <= limit.length) and not any("\x00" in v for v in strings):
+        else:
+            numbers = [v for v in filter(None, values) if isinstance(v, int)]
+            if not numbers or (limit.bounds[0] <= min(numbers) and max(numbers) <= limit.bounds[1]):
                 continue
         for n, value in enumerate(values):
             if n not in bad:
@@ -148,11 +156,12 @@ _E_ENV = tuple(_ENV_FIELDS.index(n) for n in ("sender_id", "interchange_control"
                                               "transaction_control"))
 
 
-def fit_to_store(result):
+def fit_to_store(result, *, keep_tuples: bool = False):
     """Drop from ``result`` (a ParseResult, or staged rows with tuples) every transaction set and
     claim holding a value the store cannot keep, adding a Rejection for each; the rest is kept
     as it was. Rejections themselves are made to fit when they are recorded (``fit_rejection``).
-    Returns the number of units rejected."""
+    ``keep_tuples``: leave claims, lines and diagnoses as the tuples the check made (the staging
+    writer takes them as they are; saves converting twice). Returns the number of units rejected."""
     src, sha = result.source_file, result.file_sha256
     rejected = 0
     claim_rows = as_tuples(result.claims, _CLAIM_FIELDS)
@@ -182,6 +191,8 @@ def fit_to_store(result):
     dx_rows = as_tuples(result.diagnoses, _DX_FIELDS)
     for n, (limit, problem) in sorted(_bad_rows(dx_rows, limits_for("diagnosis", _DX_FIELDS)).items()):
         bad_claims.setdefault(dx_rows[n][0], (limit, problem, dx_rows[n][limit.index]))
+    if keep_tuples:
+        result.claims, result.lines, result.diagnoses = claim_rows, line_rows, dx_rows
     if not bad_claims and not bad_sets:
         return 0
 
