@@ -16,7 +16,9 @@ import argparse
 import importlib.util
 import logging
 import os
+import signal
 import sys
+import threading
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -24,12 +26,55 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def send_airflow_logs_to(path: Path):
+    """Airflow's own log lines (its API client, dag.test's scheduler loop, deprecation warnings)
+    go to ``path``; the console keeps our progress, results and real problems. Called after
+    Airflow is imported (its import configures logging to the console)."""
+    from airflow._shared.logging import configure_logging
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stream = open(path, "a", buffering=1, encoding="utf-8", errors="backslashreplace")
+    configure_logging(log_level="INFO", output=stream, colors=False)
+    logging.captureWarnings(True)
+    # Our own warnings (a rejected file, a refused link) are real problems: also on the console.
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(logging.WARNING)
+    console.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    logging.getLogger("claimaudit").addHandler(console)
+    return stream
+
+
+def stop_on_signals() -> None:
+    """SIGTERM and Ctrl-C end the range at once (exit 143/130).
+
+    dag.test() runs tasks in this process, and Airflow's task runner installs its own SIGTERM
+    handler (which only calls the operator's on_kill) without restoring ours: a range run then
+    ignored SIGTERM and Ctrl-C. So the signals are blocked in every thread and taken by a thread
+    of ours with sigwait, whatever handlers are installed later. Stopping mid-day is safe: the
+    day's writes are transactions and the next run starts the day again."""
+    signals = {signal.SIGTERM, signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, signals)  # before Airflow starts any thread
+
+    def wait_for_signal():
+        signum = signal.sigwait(signals)
+        print(f"\nstopped by {signal.Signals(signum).name}: the day in progress was not finished; "
+              "run the same command again to resume", file=sys.stderr, flush=True)
+        os._exit(128 + signum)
+
+    threading.Thread(target=wait_for_signal, name="stop-on-signal", daemon=True).start()
+
+
 def load_dag():
     path = Path(os.environ.get("AIRFLOW__CORE__DAGS_FOLDER", ROOT / "dags")) / "claims_audit_nightly.py"
     spec = importlib.util.spec_from_file_location("claims_audit_nightly", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.claims_audit_nightly()  # the @dag factory returns a fresh DAG object
+    dag = module.claims_audit_nightly()  # the @dag factory returns a fresh DAG object
+    # Here someone is waiting: a failing task stops the range at once, not after the nightly
+    # schedule's retry delays (the run is rerun as a whole, from the failed day).
+    for task in dag.tasks:
+        task.retries = 0
+    return dag
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,8 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reprocess", action="store_true", help="re-audit days already audited with this ruleset")
     ap.add_argument("--generate-if-empty", action="store_true",
                     help="write deterministic sample extracts for the range when the inbox is empty")
-    ap.add_argument("--quiet-airflow", action="store_true", default=True)
+    ap.add_argument("--airflow-log", type=Path, default=None,
+                    help="where Airflow's own log lines go (default: <AUDIT_VAR_DIR>/logs/airflow-range.log)")
     args = ap.parse_args(argv)
+    stop_on_signals()
 
     from claimaudit.changes import ChangeLog, changes_csv_path
     from claimaudit.console import print_range_summary
@@ -64,9 +111,10 @@ def main(argv: list[str] | None = None) -> int:
                                                         args.start, args.end)
     print(f"auditing {len(days)} day(s) {args.start}..{args.end} through the DAG claims_audit_nightly")
     print(f"  inbox  {settings.inbox}\n  report {settings.db_url}")
-    if args.quiet_airflow:
-        logging.getLogger("airflow").setLevel(logging.WARNING)
     dag = load_dag()
+    airflow_log = args.airflow_log or settings.var_dir / "logs" / "airflow-range.log"
+    send_airflow_logs_to(airflow_log)
+    print(f"  Airflow's log: {airflow_log}")
     tz = ZoneInfo(settings.timezone)
 
     def run_day(day: date) -> int:

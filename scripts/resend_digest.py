@@ -31,16 +31,13 @@ def main(argv: list[str] | None = None) -> int:
     dag_module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(dag_module)
 
-    message = pipeline.build_digest(args.date)
-    if message is None:
-        print(f"{args.date}: all clear and all-clear digests are off; nothing to send")
-        return 0
-    if dag_module.send_with_airflow_smtp(message):
-        pipeline.mark_email_sent(args.date)
-        print(f"{args.date}: digest resent to {message['To']}: {message['Subject']}")
+    where = pipeline.deliver_digest(args.date, send=dag_module.send_with_airflow_smtp)
+    if where.startswith("smtp:"):
+        print(f"{args.date}: digest resent to {where[5:]}")
+    elif where.startswith("none:"):
+        print(f"{args.date}: {where[6:]}; nothing to send")
     else:
-        print(f"{args.date}: no SMTP connection 'smtp_default'; digest written to "
-              f"{pipeline.write_outbox(message, args.date)}")
+        print(f"{args.date}: no SMTP connection 'smtp_default'; digest written to {where}")
     return 0
 
 

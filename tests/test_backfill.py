@@ -47,7 +47,8 @@ CAT = Patient("BF0003", "CHARLIE", "CAT", date(1948, 5, 6))
 
 # Columns that record which run wrote a row and when: they differ between two runs by design.
 # Everything else must be identical after a rerun of the same days.
-PER_RUN = {"audit_run": {"run_id", "started_at", "finished_at", "duration_s", "email_sent_at"},
+PER_RUN = {"audit_run": {"run_id", "started_at", "finished_at", "duration_s", "email_sent_at", "delivered_at",
+                         "delivered_to"},  # a path under the var dir the run used
            "audit_finding": {"run_id"}}
 # Comparing two databases that audited the same inbox: times of first sight differ too.
 ACROSS_DATABASES = {"audit_finding": {"first_seen_at", "resolved_at"}, "ingested_file": {"loaded_at"}}

@@ -31,7 +31,7 @@ def _parsed():
 def test_round_trip_is_exact(tmp_path, index):
     result = _parsed()[index]
     assert result.claims or result.rejections
-    path = tmp_path / "files" / "x.pkl"
+    path = tmp_path / "files" / "x.stage"
     write_parse_result(result, path)
     assert read_parse_result(path) == result
     assert not list(path.parent.glob("*.tmp"))  # written through a temporary name
@@ -39,9 +39,55 @@ def test_round_trip_is_exact(tmp_path, index):
 
 def test_a_stage_of_another_format_is_refused_with_what_to_do(tmp_path):
     path = tmp_path / "old.pkl"
-    path.write_bytes(pickle.dumps(_parsed()[0]))  # the earlier format: the dataclasses themselves
+    path.write_bytes(pickle.dumps(_parsed()[0]))  # an earlier format: the dataclasses themselves
     with pytest.raises(ValueError, match="rerun the day from its parse step"):
         read_parse_result(path)
+
+
+class _Planted:
+    """A pickle that runs code when loaded: what someone with write access to the shared staging
+    volume could plant."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.marker),))
+
+
+@pytest.mark.parametrize("reader", ["read_staged_rows", "read_parse_result", "read_object"])
+def test_a_planted_pickle_is_never_run(tmp_path, reader):
+    """Issue 16 item 4: staged files are data; a planted pickle is refused before anything runs."""
+    from claimaudit import staging
+
+    marker = tmp_path / "code-ran"
+    path = tmp_path / "files" / "x.stage"
+    path.parent.mkdir()
+    path.write_bytes(pickle.dumps({"format": "parse-result/2", "evil": _Planted(marker)}))
+    with pytest.raises(ValueError, match="rerun the day"):
+        getattr(staging, reader)(path)
+    assert not marker.exists(), "the staged file ran code"
+
+
+def test_the_version_is_checked_before_the_rows_are_read(tmp_path):
+    from claimaudit import staging
+
+    path = tmp_path / "x.stage"
+    write_parse_result(_parsed()[0], path)
+    header, rest = path.read_bytes().split(b"\n", 1)
+    path.write_bytes(header.replace(b'"version":3', b'"version":99') + b"\n" + b"not json at all\n")
+    with pytest.raises(ValueError, match="version 3"):
+        staging.read_staged_rows(path)
+
+
+def test_findings_round_trip(tmp_path):
+    from claimaudit.staging import read_object, write_object
+
+    findings = [{"rule_id": "R1", "claim_key": "k", "line_number": 2, "date_of_service": date(2025, 6, 2),
+                 "message": "m\u00e9", "charge": 1.5}, {"rule_id": "R2", "claim_key": "k", "line_number": None,
+                                                        "date_of_service": None}]
+    write_object(findings, tmp_path / "f.stage")
+    assert read_object(tmp_path / "f.stage") == findings
 
 
 def test_the_loader_stores_the_same_rows_from_staged_tuples_as_from_objects(tmp_path):
@@ -55,8 +101,8 @@ def test_the_loader_stores_the_same_rows_from_staged_tuples_as_from_objects(tmp_
     results = _parsed()
     staged = []
     for i, result in enumerate(results):
-        write_parse_result(result, tmp_path / f"{i}.pkl")
-        staged.append(read_staged_rows(tmp_path / f"{i}.pkl"))
+        write_parse_result(result, tmp_path / f"{i}.stage")
+        staged.append(read_staged_rows(tmp_path / f"{i}.stage"))
     assert isinstance(staged[0].lines[0], tuple)
     tables = {}
     for name, batch in (("objects", results), ("tuples", staged)):

@@ -10,19 +10,17 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import shutil
 import time
 from datetime import date, datetime, timedelta, timezone
 from email.message import EmailMessage
 from pathlib import Path
 
+from claimaudit.safe_text import escape, file_name, token_path
 from claimaudit.settings import Settings
 
 log = logging.getLogger(__name__)
-
-# Files whose names start with these are never claim extracts (editor swap files, transfer markers).
-_IGNORED_PREFIXES = (".", "~", "_")
-
 
 def resolve_audit_date(requested: str | None, interval_start: datetime | None, run_after: datetime | None,
                        tz_name: str = "UTC") -> date:
@@ -56,16 +54,28 @@ def _engine(settings: Settings):
 
 
 def discover_files(audit_date: date | str, settings: Settings | None = None) -> list[str]:
-    """Every regular file in ``<inbox>/<YYYY-MM-DD>/``, sorted by name. A missing folder is an
-    empty day (nothing was sent), not an error."""
+    """The files to audit in ``<inbox>/<YYYY-MM-DD>/``, by name, as path tokens (JSON-safe even
+    when a name is not UTF-8: ``safe_text.token_path`` turns one back). A missing folder is an
+    empty day (nothing was sent), not an error. What is not audited (sub-folders, hidden and
+    temporary files, links out of the inbox, FIFOs) is listed in the day's staging manifest and
+    recorded by load_history: nothing is skipped silently."""
+    from claimaudit.inbox import scan
+    from claimaudit.staging import write_json
+
     s = _settings(settings)
-    folder = s.inbox / _day(audit_date).isoformat()
+    day = _day(audit_date)
+    folder = s.inbox / day.isoformat()
     if not folder.is_dir():
-        log.info("no inbox folder for %s (%s): auditing an empty day", audit_date, folder)
-        return []
-    files = sorted(str(p) for p in folder.iterdir() if p.is_file() and not p.name.startswith(_IGNORED_PREFIXES))
-    log.info("found %d file(s) in %s", len(files), folder)
-    return files
+        log.info("no inbox folder for %s (%s): auditing an empty day", day, escape(str(folder)))
+    found = scan(folder, s.inbox)
+    write_json(found.as_json(), s.staging_dir / day.isoformat() / "inbox.json")
+    for e in found.ignored:
+        log.info("ignored %s: %s", e.name, e.reason)
+    for e in found.refused:
+        log.warning("refused %s: %s", e.name, e.reason)
+    log.info("found %d file(s) in %s (%d ignored, %d refused)", len(found.files), escape(str(folder)),
+             len(found.ignored), len(found.refused))
+    return found.files
 
 
 def begin_day(audit_date: date | str, settings: Settings | None = None) -> list[str]:
@@ -75,46 +85,111 @@ def begin_day(audit_date: date | str, settings: Settings | None = None) -> list[
     return discover_files(audit_date, s)
 
 
+def _stage_name(name: str) -> str:
+    """A staged file's name for a received file: ASCII, unique per name (names may hold any byte)."""
+    import hashlib
+
+    return hashlib.sha256(os.fsencode(name)).hexdigest()[:24]
+
+
 def parse_file(path: str, audit_date: date | str, settings: Settings | None = None) -> dict:
     """Parse one received file into rows and stage them. A file with rejected parts is copied to
-    quarantine; its sound transaction sets are still staged and audited."""
-    from claimaudit.staging import write_json, write_parse_result
-    from claimaudit.x12.parser import parse_bytes
+    quarantine; its sound transaction sets are still staged and audited. A ``.zip`` or ``.gz`` is
+    unpacked (with limits) and each member staged as a file of its own, ``archive!member``.
+    ``path`` is what discover_files listed (a path token)."""
+    from claimaudit.archives import is_archive, unpack
+    from claimaudit.inbox import check_regular
 
     s = _settings(settings)
     day = _day(audit_date)
-    src = Path(path)
+    src = Path(token_path(path))
+    name = file_name(src)
     t0 = time.perf_counter()
-    data = src.read_bytes()
+    # Checked again here: the folder may have changed since it was listed.
+    problem = check_regular(src, s.inbox)
+    data = b"" if problem else src.read_bytes()
+    if problem:
+        log.warning("refused %s: %s", name, problem)
+        return _stage(_refused(name, problem, day), b"", name, src.name, day, s, t0, quarantine=False)
+    if not is_archive(data):
+        return _stage(_parse(data, name), data, name, src.name, day, s, t0)
+    members = unpack(name, data)
+    summaries = []
+    for m in members:
+        result = _parse(m.data, m.name) if m.data is not None else _unreadable(m.name, data, m.problem)
+        if m.data is None:  # a refused member: the rejection belongs to the archive's bytes
+            import hashlib
+
+            result.file_sha256 = result.rejections[0].file_sha256 = hashlib.sha256(
+                data + b"!" + m.name.encode()).hexdigest()
+        # A refused member quarantines the archive itself (once, under its own name).
+        summaries.append(_stage(result, m.data if m.data is not None else data, m.name, f"{src.name}!{m.name}", day,
+                                s, t0, quarantine_name=name if m.data is None else m.name))
+    log.info("unpacked %s: %d member(s)", name, len(members))
+    return {"audit_date": day.isoformat(), "source_file": name, "members": len(summaries),
+            "claims": sum(x["claims"] for x in summaries), "lines": sum(x["lines"] for x in summaries),
+            "rejections": [r for x in summaries for r in x["rejections"]],
+            "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def _parse(data: bytes, name: str):
+    from claimaudit.store.limits import fit_to_store
+    from claimaudit.x12.parser import parse_bytes
+
     try:
-        result = parse_bytes(data, src.name)
+        result = parse_bytes(data, name)
     except Exception as exc:  # a parser bug must not cost the rest of the batch: quarantine the file
-        log.exception("parser failed on %s", src.name)
-        result = _unreadable(src.name, data, f"internal parser error ({type(exc).__name__}: {exc})")
+        log.exception("parser failed on %s", name)
+        result = _unreadable(name, data, f"internal parser error ({type(exc).__name__}: {escape(str(exc))})")
+    # Values the report DB cannot store reject their claim or transaction set here, on every database.
+    fit_to_store(result, keep_tuples=True)  # rows become tuples: what staging writes anyway
+    return result
+
+
+def _refused(name: str, reason: str, day: date):
+    """A rejection for an inbox entry that was not read: keyed by its name and day, not content."""
+    import hashlib
+
+    from claimaudit.model import ParseResult, Rejection
+
+    sha = hashlib.sha256(f"refused|{day.isoformat()}|{name}".encode()).hexdigest()
+    return ParseResult(source_file=name, file_sha256=sha, rejections=[
+        Rejection(source_file=name, file_sha256=sha, unit="file", interchange_control="", transaction_control="",
+                  segment_position=None, segment_id="", reason=reason)])
+
+
+def _stage(result, data: bytes, name: str, key: str, day: date, s: Settings, t0: float, quarantine: bool = True,
+           quarantine_name: str = "") -> dict:
+    from claimaudit.staging import write_json, write_parse_result
+
     quarantine_path = ""
-    if result.rejections:
+    if result.rejections and quarantine:
         qdir = s.quarantine_dir / day.isoformat()
         qdir.mkdir(parents=True, exist_ok=True)
-        quarantine_path = str(qdir / src.name)
-        shutil.copy2(src, quarantine_path)
+        # Under the escaped name, from the bytes read: never a copy that follows a link.
+        qpath = qdir / (quarantine_name or name).replace("/", "_")
+        tmp = qpath.with_name(qpath.name + ".tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, qpath)
+        quarantine_path = str(qpath)
         for r in result.rejections:
-            log.warning("rejected: %s (copied to %s)", r.message(), quarantine_path)
+            log.warning("rejected: %s (copied to %s)", escape(r.message()), escape(quarantine_path))
     # Keyed by file name (unique in the day's folder): the same bytes may arrive under two names.
-    staged = s.staging_dir / day.isoformat() / "files" / f"{src.name}.pkl"
+    staged = s.staging_dir / day.isoformat() / "files" / f"{_stage_name(key)}.stage"
     write_parse_result(result, staged)
     summary = {
         "audit_date": day.isoformat(),
-        "source_file": src.name,
+        "source_file": name,
         "staged": str(staged),
         "size_bytes": len(data),
         "quarantine_path": quarantine_path,
         "claims": len(result.claims),
         "lines": len(result.lines),
-        "rejections": [r.message() for r in result.rejections],
+        "rejections": [escape(r.message()) for r in result.rejections],
         "seconds": round(time.perf_counter() - t0, 3),
     }
-    write_json(summary, staged.with_name(src.name + ".json"))  # the manifest load_history reads
-    log.info("parsed %s: %d claims, %d lines, %d rejection(s)", src.name, summary["claims"], summary["lines"],
+    write_json(summary, staged.with_suffix(".json"))  # the manifest load_history reads
+    log.info("parsed %s: %d claims, %d lines, %d rejection(s)", name, summary["claims"], summary["lines"],
              len(summary["rejections"]))
     return summary
 
@@ -128,6 +203,15 @@ def staged_files(audit_date: date | str, settings: Settings | None = None) -> li
         return []
     items = [json.loads(p.read_text()) for p in folder.glob("*.json")]
     return sorted(items, key=lambda item: item["source_file"])
+
+
+def _inbox_manifest(day: date, s: Settings):
+    import json
+
+    from claimaudit.inbox import InboxDay
+
+    path = s.staging_dir / day.isoformat() / "inbox.json"
+    return InboxDay.from_json(json.loads(path.read_text())) if path.is_file() else InboxDay([], [], [])
 
 
 def _unreadable(name: str, data: bytes, reason: str):
@@ -149,6 +233,7 @@ def load_history(audit_date: date | str, settings: Settings | None = None) -> di
     s = _settings(settings)
     day = _day(audit_date)
     parsed = staged_files(day, s)
+    inbox = _inbox_manifest(day, s)
     results, quarantine, sizes = [], {}, {}
     for item in parsed:
         result = read_staged_rows(Path(item["staged"]))
@@ -156,10 +241,13 @@ def load_history(audit_date: date | str, settings: Settings | None = None) -> di
         if item.get("quarantine_path"):
             quarantine[result.file_sha256] = item["quarantine_path"]
         sizes[result.file_sha256] = item.get("size_bytes", 0)
+    results += [_refused(e.name, e.reason, day) for e in inbox.refused]  # links, FIFOs: rejected, not read
     engine = _engine(s)
-    counts = load_results(engine, results, day, quarantine_paths=quarantine, file_sizes=sizes)
-    counts["files_received"] = len(parsed)
-    counts["rejected_parts"] = sum(len(p["rejections"]) for p in parsed)
+    # The staged files are the whole day: rejections of files no longer in the folder are dropped.
+    counts = load_results(engine, results, day, quarantine_paths=quarantine, file_sizes=sizes, whole_day=True,
+                          ignored=[(e.name, e.kind, e.reason) for e in inbox.ignored])
+    counts["files_received"] = len(parsed) + len(inbox.refused)
+    counts["rejected_parts"] = sum(len(p["rejections"]) for p in parsed) + len(inbox.refused)
     log.info("history for %s: %s", day, counts)
     return counts
 
@@ -278,6 +366,7 @@ def write_findings(audit_date: date | str, run_id: str, rules: dict | list[dict]
         "claims": int(loaded.get("day_claims", loaded.get("claims", 0))),
         "lines": int(loaded.get("day_lines", lines_audited)),
         "rejections": int(loaded.get("rejections", loaded.get("rejected_parts", 0))),
+        "ignored": int(loaded.get("ignored", 0)),
     }
     engine = _engine(s)
     summary = replace_day(engine, audit_date=day, run_id=run_id, ruleset_version=ruleset_version,
@@ -319,6 +408,28 @@ def write_outbox(message: EmailMessage, audit_date: date | str, settings: Settin
     return path
 
 
+def deliver_digest(audit_date: date | str, settings: Settings | None = None, *, send=None, run_url: str = "") -> str:
+    """Build the day's digest and deliver it: through ``send(message) -> bool`` when given (the
+    DAG's SMTP connection; False means none is configured), else to the outbox as an .eml file.
+    Only then is the day's digest marked delivered: a failure leaves it owed, and the next run
+    of the day (a plain rerun too) delivers it. Returns where it went."""
+    from claimaudit.store.delivery import mark_delivered
+
+    s = _settings(settings)
+    day = _day(audit_date)
+    message = build_digest(day, s, run_url=run_url)
+    if message is None:
+        where = "none: all clear, and all-clear digests are off"
+    elif send is not None and send(message):
+        mark_email_sent(day, s)
+        where = f"smtp:{message['To']}"
+    else:
+        where = str(write_outbox(message, day, s))
+    mark_delivered(_engine(s), day, where)
+    log.info("digest for %s delivered: %s", day, escape(where))
+    return where
+
+
 def mark_email_sent(audit_date: date | str, settings: Settings | None = None) -> None:
     from claimaudit.store.findings import mark_email_sent as _mark
 
@@ -337,8 +448,7 @@ def audit_day(audit_date: date | str, settings: Settings | None = None, run_id: 
     loaded = load_history(day, s)
     rules = [run_rules(day, batch, s) for batch in plan_rules(day, s)]
     summary = write_findings(day, run_id, rules, loaded, started, s)
-    message = build_digest(day, s)
-    outbox = str(write_outbox(message, day, s)) if message is not None else ""
+    outbox = deliver_digest(day, s)
     return {"audit_date": day.isoformat(), "run_id": run_id, "files": len(files), "loaded": loaded,
             "rules": [{k: v for k, v in r.items() if k != "staged"} for r in rules], "summary": summary,
             "outbox": outbox}

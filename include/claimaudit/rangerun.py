@@ -1,7 +1,8 @@
 """Audit a range of days in date order, with progress, resumable after an interruption.
 
 Course and same-day rules read earlier days, so days always run oldest first. A day counts as
-done when its ``audit_run`` row is complete and was made with the current ruleset version; such
+done when its ``audit_run`` row is complete, was made with the current ruleset version and its
+digest was delivered (a day whose digest could not be written still owes it); such
 days are skipped unless ``reprocess`` is asked for, so an interrupted backfill resumes where it
 stopped and a rule change re-audits everything.
 """
@@ -31,6 +32,7 @@ def completed_days(engine, ruleset_version: str, start: date, end: date) -> set[
         audit_run.c.audit_date.between(start, end),
         audit_run.c.status == "complete",
         audit_run.c.ruleset_version == ruleset_version,
+        audit_run.c.delivered_at.is_not(None),  # a digest still owed: the rerun delivers it
     )
     with engine.connect() as conn:
         return {r[0] if isinstance(r[0], date) else date.fromisoformat(str(r[0])) for r in conn.execute(q)}

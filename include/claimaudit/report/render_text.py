@@ -33,6 +33,9 @@ def render_text(summary: DaySummary, subject: str, *, catalogue: dict | None, ru
         out.append(f"Audited {s.audit_date.isoformat()}: {plural(run.files, 'file')}, {plural(run.claims, 'claim')}, "
                    f"{plural(run.lines, 'service line')}. Ruleset {one_line(run.ruleset_version)}, "
                    f"run {one_line(run.run_id)}.")
+        if run.ignored:  # recorded in ignored_entry with the reasons
+            out.append(f"Not audited: {run.ignored} inbox {'entry' if run.ignored == 1 else 'entries'} (hidden or "
+                       "temporary files, sub-folders).")
     out.append(f"New today: {s.new_count}. Found again: {s.repeat_count}. "
                f"Still open from earlier days: {len(s.still_open)}. Resolved by today's claims: {len(s.resolved)}.")
     if run_url:

@@ -106,6 +106,7 @@ def replace_day(engine: Engine, *, audit_date: date, run_id: str, ruleset_versio
             audit_date=audit_date, run_id=run_id, ruleset_version=ruleset_version, status="complete",
             files=int(stats.get("files", 0)), claims=int(stats.get("claims", 0)),
             lines=int(stats.get("lines", 0)), rejections=int(stats.get("rejections", 0)),
+            ignored=int(stats.get("ignored", 0)),
             findings=len(rows), errors=errors, warnings=warnings, new_findings=new, resolved=resolved,
             started_at=started_at, finished_at=finished,
             duration_s=round((finished - started_at).total_seconds(), 3) if started_at else None,
@@ -200,6 +201,7 @@ class RunInfo:
     finished_at: datetime | None
     duration_s: float | None
     email_sent_at: datetime | None
+    ignored: int = 0  # inbox entries not audited (listed in ignored_entry)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from claimaudit.staging import StagedRows
 from claimaudit.store import schema as t
 from claimaudit.store.db import write_transaction
 from claimaudit.store.patient_keys import check_secret
+from claimaudit.store.limits import fit_rejection, fit_to_store
 
 ANALYZE_AFTER_LINES = 20_000  # a load this large refreshes the planner's statistics (PostgreSQL)
 BATCH_ROWS = 5_000  # rows per executemany: bounds memory and statement size
@@ -130,7 +131,8 @@ def lineage_ref(original_claim_ref: str, claim_id: str) -> str:
 
 def load_results(engine: Engine, results: Sequence[ParseResult | StagedRows], received_date: date,
                  quarantine_paths: dict[str, str] | None = None, *,
-                 file_sizes: dict[str, int] | None = None) -> dict:
+                 file_sizes: dict[str, int] | None = None, whole_day: bool = False,
+                 ignored: Sequence[tuple[str, str, str]] | None = None) -> dict:
     """Add one inbox day's parse results to the claim history.
 
     ``results`` are ParseResults, or the same read from staging with rows as tuples.
@@ -141,11 +143,22 @@ def load_results(engine: Engine, results: Sequence[ParseResult | StagedRows], re
     stored), duplicates (files and interchanges skipped as already loaded), claims, lines,
     diagnoses, rejections, superseded (claims newly superseded), and day_files/day_claims/
     day_lines: the history's totals for ``received_date`` after this load, the same on a rerun.
+
+    ``whole_day``: ``results`` are everything the day's folder holds now, so rejections recorded
+    for the day's files that are no longer there (a cut file replaced by the full one) go.
+    ``ignored``: (name, kind, reason) of the folder's entries that were not audited; they replace
+    the day's earlier list (counted as ``ignored``).
+
+    A value that the store's columns cannot hold rejects its claim or transaction set
+    (``limits.fit_to_store``) before anything is written, the same on SQLite and PostgreSQL.
     """
+    for r in results:
+        if not isinstance(r, StagedRows):  # staged rows were fitted when they were parsed
+            fit_to_store(r)
     quarantine_paths = quarantine_paths or {}
     file_sizes = file_sizes or {}
     now = datetime.now(timezone.utc)
-    counts = dict(files=0, duplicates=0, duplicate_files=0, duplicate_interchanges=0, claims=0, lines=0,
+    counts = dict(files=0, moved_files=0, duplicates=0, duplicate_files=0, duplicate_interchanges=0, claims=0, lines=0,
                   diagnoses=0, rejections=0, superseded=0)
     with write_transaction(engine, "history") as conn, _bulk_cache(conn):
         # The rows were keyed by the parser with the secret in force: it must be the history's.
@@ -155,8 +168,19 @@ def load_results(engine: Engine, results: Sequence[ParseResult | StagedRows], re
                 select(t.ingested_file.c.file_sha256, t.ingested_file.c.received_date).where(
                     t.ingested_file.c.file_sha256.in_(sorted({r.file_sha256 for r in results}))))
         }
+        # Loading does not depend on the order days are loaded in: a file already stored as
+        # received on a later day (that day was audited first: two ranges at once, or a backfill
+        # of an earlier month) was in fact first received today, so it moves here.
+        later = sorted(sha for sha, seen in known_files.items() if _as_date(seen) > received_date)
+        if later:
+            counts["moved_files"] = _move_files(conn, later, received_date)
+            known_files.update({sha: received_date for sha in later})
         # Rejections belong to the day a file first arrived; a rerun of that day rewrites them.
-        _record_rejections(conn, results, received_date, known_files, quarantine_paths, counts)
+        _record_rejections(conn, results, received_date, known_files, quarantine_paths, counts, whole_day)
+        if ignored is not None:
+            _record_ignored(conn, received_date, ignored)
+        counts["ignored"] = conn.scalar(select(func.count()).select_from(t.ignored_entry)
+                                        .where(t.ignored_entry.c.audit_date == received_date)) or 0
 
         new_results: list[ParseResult] = []
         seen_in_batch: set[str] = set()
@@ -177,8 +201,8 @@ def load_results(engine: Engine, results: Sequence[ParseResult | StagedRows], re
             loaded_files.append(r.file_sha256)
         counts["files"] = len(new_results)
         counts["duplicates"] = counts["duplicate_files"] + counts["duplicate_interchanges"]
-        if loaded_files:
-            counts["superseded"] = apply_supersession(conn, loaded_files)
+        if loaded_files or later:
+            counts["superseded"] = apply_supersession(conn, loaded_files + later)
         if conn.dialect.name == "postgresql" and counts["lines"] >= ANALYZE_AFTER_LINES:
             # Fresh statistics for the rules' queries right after: with none yet (a new table,
             # autovacuum not come round) the planner guessed 6 patients for 31,000 and read a
@@ -189,11 +213,37 @@ def load_results(engine: Engine, results: Sequence[ParseResult | StagedRows], re
     return counts
 
 
+def _as_date(value) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def _move_files(conn: Connection, shas: list[str], day: date) -> int:
+    """Make ``day`` the received date of these stored files, their interchanges, claims and lines;
+    their rejections recorded on the later day go (this load records them on ``day``)."""
+    for chunk in _chunks(shas, _IN_CHUNK):
+        conn.execute(update(t.ingested_file).where(t.ingested_file.c.file_sha256.in_(chunk)).values(received_date=day))
+        conn.execute(update(t.interchange).where(t.interchange.c.file_sha256.in_(chunk)).values(received_date=day))
+        keys = select(t.claim.c.claim_key).where(t.claim.c.file_sha256.in_(chunk)).scalar_subquery()
+        conn.execute(update(t.service_line).where(t.service_line.c.claim_key.in_(keys)).values(received_date=day))
+        conn.execute(update(t.claim).where(t.claim.c.file_sha256.in_(chunk)).values(received_date=day))
+        conn.execute(delete(t.rejection).where(and_(t.rejection.c.file_sha256.in_(chunk),
+                                                    t.rejection.c.audit_date > day)))
+    return len(shas)
+
+
+def _record_ignored(conn: Connection, day: date, ignored: Sequence[tuple[str, str, str]]) -> None:
+    conn.execute(delete(t.ignored_entry).where(t.ignored_entry.c.audit_date == day))
+    rows = {name: dict(audit_date=day, name=name, kind=kind, reason=reason) for name, kind, reason in ignored}
+    _insert_many(conn, t.ignored_entry, [fit_rejection(row) for row in rows.values()])
+
+
 def _record_rejections(conn: Connection, results: list[ParseResult], day: date, known_files: dict,
-                       quarantine_paths: dict[str, str], counts: dict) -> None:
+                       quarantine_paths: dict[str, str], counts: dict, whole_day: bool = False) -> None:
     # A byte-identical redelivery on a later day was already recorded on its first day.
     mine = [r for r in results if known_files.get(r.file_sha256, day) == day]
-    shas = sorted({r.file_sha256 for r in mine})
+    if whole_day:
+        conn.execute(delete(t.rejection).where(t.rejection.c.audit_date == day))
+    shas = [] if whole_day else sorted({r.file_sha256 for r in mine})
     for chunk in _chunks(shas, _IN_CHUNK):
         conn.execute(delete(t.rejection).where(and_(t.rejection.c.audit_date == day,
                                                     t.rejection.c.file_sha256.in_(chunk))))
@@ -204,11 +254,11 @@ def _record_rejections(conn: Connection, results: list[ParseResult], day: date, 
         done.add(r.file_sha256)
         where = quarantine_paths.get(r.file_sha256) or quarantine_paths.get(r.source_file, "")
         for seq, rej in enumerate(r.rejections, start=1):
-            rows.append(dict(audit_date=day, file_sha256=r.file_sha256, seq=seq, source_file=rej.source_file,
-                             unit=rej.unit, interchange_control=rej.interchange_control,
-                             transaction_control=rej.transaction_control,
-                             segment_position=rej.segment_position, segment_id=rej.segment_id,
-                             reason=rej.reason, quarantine_path=where))
+            rows.append(fit_rejection(dict(
+                audit_date=day, file_sha256=r.file_sha256, seq=seq, source_file=rej.source_file, unit=rej.unit,
+                interchange_control=rej.interchange_control, transaction_control=rej.transaction_control,
+                segment_position=rej.segment_position, segment_id=rej.segment_id, reason=rej.reason,
+                quarantine_path=where)))
     _insert_many(conn, t.rejection, rows)
     counts["rejections"] = len(rows)
 

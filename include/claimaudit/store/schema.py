@@ -168,6 +168,22 @@ audit_run = Table(
     Column("finished_at", DateTime(timezone=True)),
     Column("duration_s", Float),
     Column("email_sent_at", DateTime(timezone=True)),
+    # Inbox entries not audited (sub-folders, hidden/temporary files): listed in ignored_entry.
+    Column("ignored", Integer, nullable=False, default=0, server_default="0"),
+    # The digest's delivery, tracked apart from the findings: a run whose findings are committed
+    # but whose digest could not be written or sent still owes it, and a rerun delivers it.
+    Column("delivered_at", DateTime(timezone=True)),
+    Column("delivered_to", Text),  # "smtp:<recipients>", the .eml path, or "none: <why>"
+)
+
+# Entries of a day's inbox folder that were not audited, and why (nothing is skipped silently).
+ignored_entry = Table(
+    "ignored_entry",
+    metadata,
+    Column("audit_date", Date, primary_key=True),
+    Column("name", Text, primary_key=True),  # escaped (safe_text.escape)
+    Column("kind", String(16), nullable=False),  # file | folder
+    Column("reason", Text, nullable=False),
 )
 
 # One row per finding per audited day: a day's rerun replaces exactly its own rows, and the same
@@ -219,5 +235,5 @@ FINDING_CONTRACT_COLUMNS = (
 
 __all__ = [
     "metadata", "ingested_file", "interchange", "claim", "service_line", "diagnosis", "rejection",
-    "audit_run", "audit_finding", "store_setting", "FINDING_CONTRACT_COLUMNS",
+    "audit_run", "ignored_entry", "audit_finding", "store_setting", "FINDING_CONTRACT_COLUMNS",
 ]
