@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 
-from sqlalchemy import Connection, and_, case, func, select
+from sqlalchemy import Connection, and_, case, exists, func, select
 
 from claimaudit.review.triage import OPEN, REVIEW_STATUSES, ReviewAction, review_history
 from claimaudit.store import schema as t
@@ -85,10 +85,17 @@ def _status_expr(f, s):
     return case((f.status == RESOLVED, RESOLVED), else_=func.coalesce(s.status, OPEN))
 
 
-def list_findings(conn: Connection, flt: FindingFilter, *, sort: str = "audit_date", descending: bool = True,
-                  page: int = 1, page_size: int = PAGE_SIZE) -> FindingPage:
-    f = t.audit_finding.c
-    s = t.finding_review_state.c
+def _status_conditions(f, s, status: str) -> list:
+    """The status filter as plain column conditions (usable with indexes, unlike the CASE)."""
+    if status == RESOLVED:
+        return [f.status == RESOLVED]
+    if status == OPEN:
+        return [f.status != RESOLVED, s.status.is_(None)]
+    return [f.status != RESOLVED, s.status == status]
+
+
+def _conditions(f, flt: FindingFilter, *, on=None) -> list:
+    """The row filters (all but status) on table columns ``f``."""
     conds = []
     if flt.day_from:
         conds.append(f.audit_date >= flt.day_from)
@@ -102,16 +109,27 @@ def list_findings(conn: Connection, flt: FindingFilter, *, sort: str = "audit_da
         conds.append(f.payer_class == flt.payer_class)
     if flt.claim_id:
         conds.append(f.claim_id == flt.claim_id)
-    latest = (select(f.finding_id.label("fid"), func.max(f.audit_date).label("day"))
-              .where(*conds).group_by(f.finding_id).subquery("latest"))
+    return conds
+
+
+def list_findings(conn: Connection, flt: FindingFilter, *, sort: str = "audit_date", descending: bool = True,
+                  page: int = 1, page_size: int = PAGE_SIZE) -> FindingPage:
+    """One page of findings, each once: the row of its latest audited day within the day filter
+    (no later row of the same finding in range: an index probe on (finding_id, audit_date))."""
+    fa = t.audit_finding.alias("f")
+    later = t.audit_finding.alias("later")
+    f, s = fa.c, t.finding_review_state.c
+    later_in_range = [later.c.finding_id == f.finding_id, later.c.audit_date > f.audit_date]
+    if flt.day_to:
+        later_in_range.append(later.c.audit_date <= flt.day_to)
+    conds = _conditions(f, flt) + [~exists().where(*later_in_range)]
+    if flt.status:
+        conds += _status_conditions(f, s, flt.status)
     status = _status_expr(f, s).label("review_status")
     base = (select(f.finding_id, f.audit_date, f.rule_id, f.severity, f.claim_id, f.line_number, f.date_of_service,
                    f.procedure_code, f.modifiers, f.payer_class, f.message, f.first_seen_at, status)
-            .join(latest, and_(f.finding_id == latest.c.fid, f.audit_date == latest.c.day))
-            .outerjoin(t.finding_review_state, s.finding_id == f.finding_id))
-    if flt.status:
-        base = base.where(_status_expr(f, s) == flt.status)
-    total = conn.scalar(select(func.count()).select_from(base.subquery()))
+            .select_from(fa).outerjoin(t.finding_review_state, s.finding_id == f.finding_id).where(*conds))
+    total = conn.scalar(select(func.count()).select_from(base.with_only_columns(f.finding_id).subquery()))
     keys = {"audit_date": [f.audit_date], "severity": [case((f.severity == "error", 0), else_=1)],
             "rule_id": [f.rule_id], "claim_id": [f.claim_id, f.line_number], "first_seen_at": [f.first_seen_at],
             "status": [_status_expr(f, s)]}[sort if sort in SORTS else "audit_date"]
@@ -119,7 +137,8 @@ def list_findings(conn: Connection, flt: FindingFilter, *, sort: str = "audit_da
     page_size = max(1, min(int(page_size), MAX_PAGE_SIZE))
     pages = max(1, -(-total // page_size))
     page = min(max(1, int(page)), pages)
-    rows = conn.execute(base.order_by(*order, f.finding_id).limit(page_size).offset((page - 1) * page_size)).all()
+    tiebreak = f.finding_id.desc() if descending else f.finding_id.asc()
+    rows = conn.execute(base.order_by(*order, tiebreak).limit(page_size).offset((page - 1) * page_size)).all()
     return FindingPage([FindingRow(r.finding_id, r.audit_date, r.rule_id, r.severity, r.claim_id, r.line_number,
                                    r.date_of_service, r.procedure_code, r.modifiers, r.payer_class, r.message,
                                    _utc(r.first_seen_at), r.review_status) for r in rows],
@@ -222,24 +241,43 @@ def finding_detail(conn: Connection, finding_id: str) -> FindingDetail | None:
 
 # ---------------------------------------------------------------- a rule, an audited day
 
-def status_counts(conn: Connection, *, rule_id: str | None = None, audit_date: date | None = None) -> dict[str, int]:
-    """How many distinct findings (as of their latest day) are in each status."""
-    f = t.audit_finding.c
-    s = t.finding_review_state.c
+def _latest_rows(rule_id: str | None = None, audit_date: date | None = None):
+    """(alias, conditions) selecting each finding once: its latest row (on ``audit_date``, if given)."""
+    fa = t.audit_finding.alias("f")
+    later = t.audit_finding.alias("later")
+    f = fa.c
     conds = []
     if rule_id is not None:
         conds.append(f.rule_id == rule_id)
     if audit_date is not None:
         conds.append(f.audit_date == audit_date)
-    latest = (select(f.finding_id.label("fid"), func.max(f.audit_date).label("day"))
-              .where(*conds).group_by(f.finding_id).subquery("latest"))
+    else:
+        conds.append(~exists().where(later.c.finding_id == f.finding_id, later.c.audit_date > f.audit_date))
+    return fa, conds
+
+
+def status_counts_by_rule(conn: Connection, *, rule_id: str | None = None,
+                          audit_date: date | None = None) -> dict[str, dict[str, int]]:
+    """rule_id -> how many distinct findings are in each status (as of their latest day, or on
+    ``audit_date``)."""
+    fa, conds = _latest_rows(rule_id, audit_date)
+    f, s = fa.c, t.finding_review_state.c
     status = _status_expr(f, s)
-    rows = conn.execute(select(status, func.count())
-                        .join(latest, and_(f.finding_id == latest.c.fid, f.audit_date == latest.c.day))
+    rows = conn.execute(select(f.rule_id, status, func.count()).select_from(fa)
                         .outerjoin(t.finding_review_state, s.finding_id == f.finding_id)
-                        .group_by(status)).all()
+                        .where(*conds).group_by(f.rule_id, status)).all()
+    out: dict[str, dict[str, int]] = {}
+    for rule, st, n in rows:
+        out.setdefault(rule, {k: 0 for k in LIST_STATUSES})[st] = int(n)
+    return out
+
+
+def status_counts(conn: Connection, *, rule_id: str | None = None, audit_date: date | None = None) -> dict[str, int]:
+    """How many distinct findings are in each status (of one rule, or on one audited day)."""
     counts = {k: 0 for k in LIST_STATUSES}
-    counts.update({k: int(n) for k, n in rows})
+    for per_rule in status_counts_by_rule(conn, rule_id=rule_id, audit_date=audit_date).values():
+        for k, n in per_rule.items():
+            counts[k] += n
     return counts
 
 

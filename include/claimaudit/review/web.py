@@ -196,7 +196,9 @@ def create_app(reader: Callable[..., Reviewer], editor: Callable[..., Reviewer],
     @app.get("/rules", response_class=HTMLResponse)
     def rules(request: Request, user: Reviewer = Depends(reader)):
         with store.engine.connect() as conn:
-            counts = {rid: q.status_counts(conn, rule_id=rid) for rid in store.catalogue}
+            found = q.status_counts_by_rule(conn)
+        empty = {k: 0 for k in q.LIST_STATUSES}
+        counts = {rid: found.get(rid, empty) for rid in store.catalogue}
         return page(request, "rules.html", user=user, catalogue=store.catalogue, counts=counts)
 
     @app.get("/rules/{rule_id}", response_class=HTMLResponse)

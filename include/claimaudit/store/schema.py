@@ -205,6 +205,8 @@ Index("ix_finding_open", audit_finding.c.status, audit_finding.c.audit_date)
 # Lookups the findings browser (claimaudit.review) filters on; day ranges use the primary key.
 Index("ix_finding_claim_id", audit_finding.c.claim_id)
 Index("ix_finding_rule_day", audit_finding.c.rule_id, audit_finding.c.audit_date)
+# "is there a later row of this finding": the list shows each finding once, at its latest day.
+Index("ix_finding_id_day", audit_finding.c.finding_id, audit_finding.c.audit_date)
 
 # Review actions on findings (migration 0003): append-only, one row per action with who, when
 # and why. Keyed by finding_id, which is stable while rule, claim and line are unchanged, so a

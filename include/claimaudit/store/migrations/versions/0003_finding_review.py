@@ -5,8 +5,9 @@ Revises: 0002
 Create Date: 2026-11-29
 
 finding_review is append-only (the audit trail); finding_review_state holds each finding's latest
-review status, written in the same transaction. audit_finding gains two indexes (claim id; rule
-and day), no column changes: its columns are a contract with users' BI tools.
+review status, written in the same transaction. audit_finding gains three indexes for the browser
+(claim id; rule and day; finding and day), no column changes: its columns are a contract with
+users' BI tools.
 """
 from typing import Sequence, Union
 
@@ -47,9 +48,11 @@ def upgrade() -> None:
     op.create_index('ix_review_state_status', 'finding_review_state', ['status'], unique=False)
     op.create_index('ix_finding_claim_id', 'audit_finding', ['claim_id'], unique=False)
     op.create_index('ix_finding_rule_day', 'audit_finding', ['rule_id', 'audit_date'], unique=False)
+    op.create_index('ix_finding_id_day', 'audit_finding', ['finding_id', 'audit_date'], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index('ix_finding_id_day', table_name='audit_finding')
     op.drop_index('ix_finding_rule_day', table_name='audit_finding')
     op.drop_index('ix_finding_claim_id', table_name='audit_finding')
     op.drop_index('ix_review_state_status', table_name='finding_review_state')
