@@ -113,6 +113,15 @@ def test_a_suppression_holds_across_reruns_and_a_replacement_claim_is_reviewed_a
     assert (row.review_status, row.status, row.history) == ("open", "open", [])
 
 
+def test_links_into_the_view():
+    from claimaudit.review.links import day_url, finding_url, rule_url
+
+    assert finding_url("http://127.0.0.1:8080/", "ab12") == "http://127.0.0.1:8080/claims-audit/findings/ab12"
+    assert rule_url("https://af.example", "R77386-MOD-26") == "https://af.example/claims-audit/rules/R77386-MOD-26"
+    assert day_url("https://af.example", D1) == "https://af.example/claims-audit/runs/2025-06-02"
+    assert finding_url("", "ab12") == ""
+
+
 def test_the_digest_lists_no_suppressed_finding_and_counts_them(engine, day1):
     c1, c2 = day1
     before = day_summary(engine, D1)
@@ -122,6 +131,13 @@ def test_the_digest_lists_no_suppressed_finding_and_counts_them(engine, day1):
     assert [v.finding_id for v in after.findings] == [fid(c2)]
     assert after.suppressed == 1
     assert sum(r.total for r in after.by_rule) == 1
+    from claimaudit.report.digest import digest_message
+
+    msg = digest_message(after, email_from="a@example.org", email_to=["b@example.org"])
+    text = msg.get_body(("plain",)).get_content()
+    html = msg.get_body(("html",)).get_content()
+    assert "Suppressed by reviewers (not listed): 1." in text and "Suppressed by reviewers (not listed): 1." in html
+    assert c1.claim_id not in text.replace("Suppressed", "")  # C1's finding is not listed
     # Next day: the still-open backlog from earlier days leaves the suppressed one out too.
     write(engine, D2, [], run_id="run-2", started=T0 + timedelta(days=1))
     later = day_summary(engine, D2)
