@@ -19,6 +19,7 @@ import signal
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from datetime import date
 from pathlib import Path
@@ -120,6 +121,18 @@ def review_rows(db_url: str, fid: str | None = None):
         engine.dispose()
 
 
+def _run_id_of(db_url: str, day: date) -> str:
+    from claimaudit.store.db import engine_for
+    from claimaudit.store.schema import audit_run
+
+    engine = engine_for(db_url)
+    try:
+        with engine.connect() as conn:
+            return conn.scalar(select(audit_run.c.run_id).where(audit_run.c.audit_date == day))
+    finally:
+        engine.dispose()
+
+
 def test_the_plugin_is_registered_with_a_navigation_entry(airflow_local):
     status, text = http("GET", f"{airflow_local['url']}/api/v2/plugins", token=token(airflow_local, "auditor"))
     assert status == 200
@@ -157,14 +170,8 @@ def test_a_viewer_reads_but_cannot_change_a_status_and_an_editor_can(airflow_loc
     (row,) = review_rows(airflow_local["db_url"], fid)
     assert (row.actor, row.action, row.status, row.note) == ("billing", "acknowledge", "acknowledged",
                                                             "asked the physicist")
-    # The DAG run tab: the audited day the demo's DAG run wrote.
-    from claimaudit.store.db import engine_for
-    from claimaudit.store.schema import audit_run
-
-    engine = engine_for(airflow_local["db_url"])
-    with engine.connect() as conn:
-        run_id = conn.scalar(select(audit_run.c.run_id).where(audit_run.c.audit_date == date(2025, 6, 4)))
-    engine.dispose()
+    # The DAG run tab's address: the audited day the demo's DAG run wrote.
+    run_id = _run_id_of(airflow_local["db_url"], date(2025, 6, 4))
     req = urllib.request.Request(f"{base}/runs/by-dag-run/{urllib.request.quote(run_id)}",
                                  headers={"Authorization": f"Bearer {viewer}", "Accept": "text/html"})
     with urllib.request.urlopen(req, timeout=30) as r:
@@ -192,7 +199,7 @@ def test_in_chromium_a_billing_user_signs_in_and_suppresses_a_finding(airflow_lo
         assert rows > 0
         browser.screenshot(SCREENSHOTS / "plugin-findings-1000.png")
         browser.viewport(390, 844)
-        browser.screenshot(SCREENSHOTS / "plugin-findings-390.png")
+        browser.screenshot(SCREENSHOTS / "plugin-findings-390.png", full_page=False)  # a phone's first screen
 
         # Inside Airflow's own UI: the "Claims audit" navigation entry embeds the list.
         browser.viewport(1000)
@@ -213,7 +220,7 @@ def test_in_chromium_a_billing_user_signs_in_and_suppresses_a_finding(airflow_lo
             assert section in text, section
         browser.screenshot(SCREENSHOTS / "plugin-finding-1000.png")
         browser.viewport(390, 844)
-        browser.screenshot(SCREENSHOTS / "plugin-finding-390.png")
+        browser.screenshot(SCREENSHOTS / "plugin-finding-390.png", full_page=False)
         browser.js("document.getElementById('action').value = 'suppress';"
                    "document.getElementById('reason').value = 'payer_exception';")
         browser.js("document.getElementById('note').focus()")
@@ -223,9 +230,20 @@ def test_in_chromium_a_billing_user_signs_in_and_suppresses_a_finding(airflow_lo
                          "document.getElementById('status').innerText === 'suppressed'")
         browser.wait_for("document.readyState === 'complete'")
         assert "Payer exception · Payer contract allows this; checked with Ana" in browser.js("document.body.innerText")
+        browser.js("document.getElementById('history').scrollIntoView()")
+        browser.screenshot(SCREENSHOTS / "plugin-finding-suppressed-390.png", full_page=False)
         browser.viewport(1000)
         browser.js("document.getElementById('history').scrollIntoView()")
-        browser.screenshot(SCREENSHOTS / "plugin-finding-suppressed-1000.png")
+        browser.screenshot(SCREENSHOTS / "plugin-finding-suppressed-1000.png", full_page=False)
+
+        # The DAG run's "Claims audit day" tab opens the day that run audited.
+        run_id = _run_id_of(airflow_local["db_url"], date(2025, 6, 5))
+        browser.goto(f"{url}/dags/claims_audit_nightly/runs/{urllib.parse.quote(run_id, safe='')}"
+                     "/plugin/claims-audit-run")
+        browser.wait_for("document.querySelector('iframe') && document.querySelector('iframe').src.includes("
+                         "'/claims-audit/runs/by-dag-run/')")
+        time.sleep(3)
+        browser.screenshot(SCREENSHOTS / "plugin-dag-run-tab-1000.png", full_page=False)
     finally:
         browser.close()
     rows = review_rows(airflow_local["db_url"], fid)

@@ -115,6 +115,8 @@ def test_pages_render_escaped_with_the_claim_in_context(client):
                      'class="hl"', "Modifier 26"):
         assert expected in text, expected
     assert c1.patient_key not in text
+    again = c.get(f"/findings/{finding_id('R77386-UNITS-PER-LINE', c2.claim_key, 1)}", headers=ANA).text
+    assert "First seen in the audit of" in again and "Found again in the audit of" in again
     rule = c.get("/rules/R77386-MOD-26", headers=ANA)
     assert rule.status_code == 200 and "Effective" in rule.text
     run = c.get(f"/runs/{D1.isoformat()}", headers=ANA)
