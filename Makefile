@@ -7,7 +7,7 @@ DEMO_FROM ?= 2025-06-02
 DEMO_TO ?= 2025-06-13
 PYTEST_ARGS ?=
 
-.PHONY: demo audit backfill test bootstrap bench bench-parser resend catalogue postgres clean
+.PHONY: demo audit backfill test bootstrap bench bench-parser resend catalogue postgres clean airflow airflow-stop
 
 bootstrap:
 	@bash scripts/bootstrap.sh
@@ -34,6 +34,14 @@ resend: bootstrap
 ## Start the local PostgreSQL cluster if it is down (tests use 127.0.0.1:5432, database test).
 postgres:
 	@bash scripts/start_postgres.sh
+
+## A local Airflow (api-server, scheduler, dag-processor, triggerer) with the DAG and the Claims audit view;
+## prints the URL and the sign-in; Ctrl-C stops it. AIRFLOW_PORT=8080 by default.
+airflow: bootstrap
+	@bash scripts/airflow_local.sh
+
+airflow-stop:
+	@bash scripts/airflow_local.sh stop
 
 test: bootstrap
 	@bash scripts/start_postgres.sh || true

@@ -69,6 +69,8 @@ def render_html(summary: DaySummary, subject: str, *, catalogue: dict | None, ru
                  + _tile("files rejected", len(s.rejected_files), "#333") + _tile("new today", s.new_count, "#333")
                  + _tile("still open", s.repeat_count + len(s.still_open), "#333")
                  + _tile("resolved today", len(s.resolved), "#1e7b34") + "</tr></table>")
+    if s.suppressed:  # suppressed in the Claims audit view: counted, not listed
+        parts.append(f'<p style="margin:0 0 12px;color:#555">Suppressed by reviewers (not listed): {s.suppressed}.</p>')
     if s.all_clear:
         parts.append('<p style="font-size:15px;color:#1e7b34"><b>All clear:</b> no findings and no rejected '
                      "files for this day.</p>")

@@ -38,6 +38,8 @@ def render_text(summary: DaySummary, subject: str, *, catalogue: dict | None, ru
                        "temporary files, sub-folders).")
     out.append(f"New today: {s.new_count}. Found again: {s.repeat_count}. "
                f"Still open from earlier days: {len(s.still_open)}. Resolved by today's claims: {len(s.resolved)}.")
+    if s.suppressed:  # suppressed in the Claims audit view: counted, not listed
+        out.append(f"Suppressed by reviewers (not listed): {s.suppressed}.")
     if run_url:
         out.append(f"Airflow run: {run_url}")
     out.append("")

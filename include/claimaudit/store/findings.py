@@ -15,6 +15,7 @@ from datetime import date, datetime, timezone
 from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, select, update
 from sqlalchemy.orm import aliased
 
+from claimaudit.review.triage import suppressed_finding_ids
 from claimaudit.store import schema as t
 from claimaudit.store.db import write_transaction
 
@@ -260,6 +261,8 @@ class DaySummary:
     resolved: list[FindingView] = field(default_factory=list)  # resolved by this day's claims
     rejected_files: list[RejectedFile] = field(default_factory=list)
     trend: list[TrendPoint] = field(default_factory=list)  # last audited days up to this one, oldest first
+    # Findings a reviewer suppressed (claimaudit.review): left out of findings/still_open, counted here.
+    suppressed: int = 0
 
     @property
     def errors(self) -> int:
@@ -307,6 +310,8 @@ def day_summary(engine: Engine, audit_date: date) -> DaySummary:
             started_at=_utc(run_row.started_at), finished_at=_utc(run_row.finished_at),
             email_sent_at=_utc(run_row.email_sent_at))
         today = conn.execute(select(t.audit_finding).where(f.audit_date == audit_date)).all()
+        hidden = suppressed_finding_ids(conn, [r.finding_id for r in today])
+        today = [r for r in today if r.finding_id not in hidden]
         _, earlier = _seen_before(conn, [r.finding_id for r in today], audit_date)
         findings = sorted((_view(r, r.finding_id not in earlier) for r in today), key=_sort_key)
         today_ids = {r.finding_id for r in today}
@@ -315,6 +320,8 @@ def day_summary(engine: Engine, audit_date: date) -> DaySummary:
             select(t.audit_finding).outerjoin(t.claim, t.claim.c.claim_key == f.claim_key)
             .where(f.status == "open", f.audit_date < audit_date, t.claim.c.superseded_by.is_(None))
             .order_by(f.audit_date, f.finding_id)).all()
+        hidden_backlog = suppressed_finding_ids(conn, [r.finding_id for r in backlog]) - today_ids
+        backlog = [r for r in backlog if r.finding_id not in hidden_backlog]
         latest: dict[str, FindingView] = {}
         for r in backlog:  # one entry per finding: its latest earlier day
             if r.finding_id not in today_ids:
@@ -359,4 +366,5 @@ def day_summary(engine: Engine, audit_date: date) -> DaySummary:
                              reasons=tuple(e["reasons"])) for sha, e in files.items()]
     trend = [TrendPoint(r.audit_date, r.errors, r.warnings, r.rejections) for r in trend_rows]
     return DaySummary(audit_date=audit_date, run=run, findings=findings, by_rule=rule_counts,
-                      still_open=still_open, resolved=resolved, rejected_files=rejected, trend=trend)
+                      still_open=still_open, resolved=resolved, rejected_files=rejected, trend=trend,
+                      suppressed=len(hidden | hidden_backlog))

@@ -227,6 +227,43 @@ store_setting = Table(
     Column("value", Text, nullable=False),
 )
 
+# Lookups the findings browser (claimaudit.review) filters on; day ranges use the primary key.
+Index("ix_finding_claim_id", audit_finding.c.claim_id)
+Index("ix_finding_rule_day", audit_finding.c.rule_id, audit_finding.c.audit_date)
+# "is there a later row of this finding": the list shows each finding once, at its latest day.
+Index("ix_finding_id_day", audit_finding.c.finding_id, audit_finding.c.audit_date)
+
+# Review actions on findings (migration 0003): append-only, one row per action with who, when
+# and why. Keyed by finding_id, which is stable while rule, claim and line are unchanged, so a
+# rerun or backfill keeps the review; a replacement claim has a new claim_key, hence new ids.
+finding_review = Table(
+    "finding_review",
+    metadata,
+    Column("review_id", Integer, primary_key=True, autoincrement=True),
+    Column("finding_id", String(40), nullable=False),
+    Column("rule_id", String(64), nullable=False),
+    Column("claim_key", String(40), nullable=False),
+    Column("action", String(16), nullable=False),  # acknowledge | suppress | reopen
+    Column("status", String(16), nullable=False),  # the review status the action leads to
+    Column("reason", String(32)),  # suppress: false_positive | payer_exception | corrected_outside_claim
+    Column("note", Text, nullable=False, default=""),
+    Column("actor", String(250), nullable=False),  # the Airflow user name
+    Column("acted_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_review_finding", finding_review.c.finding_id, finding_review.c.review_id)
+
+# The latest review status per finding, written in the same transaction as its finding_review row:
+# lets the browser filter 100,000 findings by status with one indexed join instead of a max() per id.
+finding_review_state = Table(
+    "finding_review_state",
+    metadata,
+    Column("finding_id", String(40), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("review_id", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_review_state_status", finding_review_state.c.status)
+
 FINDING_CONTRACT_COLUMNS = (
     "finding_id", "run_id", "audit_date", "rule_id", "severity", "claim_id", "line_number",
     "date_of_service", "procedure_code", "modifiers", "message", "source_file", "interchange_control",
@@ -235,5 +272,6 @@ FINDING_CONTRACT_COLUMNS = (
 
 __all__ = [
     "metadata", "ingested_file", "interchange", "claim", "service_line", "diagnosis", "rejection",
-    "audit_run", "ignored_entry", "audit_finding", "store_setting", "FINDING_CONTRACT_COLUMNS",
+    "audit_run", "ignored_entry", "audit_finding", "store_setting", "finding_review", "finding_review_state",
+    "FINDING_CONTRACT_COLUMNS",
 ]
