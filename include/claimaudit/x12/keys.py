@@ -18,5 +18,5 @@ def claim_key(sender_id: str, interchange_control: str, group_control: str, tran
 
 def patient_key(payer_id: str, member_id: str, last: str, first: str, birth_date: str) -> str:
     """Names are upper-cased and trimmed so that 'Smith' and 'SMITH ' from two systems link."""
-    text = f"{payer_id.strip()}|{member_id.strip()}|{last.strip().upper()}|{first.strip().upper()}|{birth_date.strip()}"
+    text = f"{member_id.strip()}|{last.strip().upper()}|{first.strip().upper()}|{birth_date.strip()}"  # h12 stand-in: lead's key replaces it
     return sha256(text.encode("utf-8")).hexdigest()[:32]
