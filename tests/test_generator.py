@@ -7,6 +7,7 @@ project's parser and by pyx12's validator, so a generator bug cannot hide behind
 from __future__ import annotations
 
 import collections
+import functools
 import io
 import json
 from dataclasses import dataclass, field
@@ -32,7 +33,26 @@ RULE_IDS = {
     "DQ-NPI-CHECKDIGIT", "DQ-DOS-VALID", "DQ-DX-FORMAT",
 }
 # Rules planted more than once, on purpose (see plants.py).
-PLANTED_TWICE = {"DQ-DOS-VALID"}  # an unparseable date, and the 2026 date that is also R77386-DELETED-2026
+PLANTED_TWICE = {
+    "DQ-DOS-VALID",  # an unparseable date, and the 2026 date that is also R77386-DELETED-2026
+    "R77386-SIM-IN-COURSE",  # a hospital 77386 course, and a Medicare freestanding G6015 course
+    "R77387-MOD-26-REQUIRED",  # one claim, and across Part A / Part B payer ids (one patient)
+}
+
+
+@functools.lru_cache(maxsize=None)
+def _radonc_code(code: str) -> bool:
+    import pandas as pd
+
+    from claimaudit.rules.reference import load_reference, membership
+
+    cl = load_reference(ROOT / "expectations").code_lists["radiation_oncology"]
+    return bool(membership(pd.Series([code], dtype=object), pd.Series([pd.NaT]), cl)[0])
+
+
+def is_radonc(claim) -> bool:
+    """Does the claim carry a code of the rules' radiation-oncology list (expectations/reference)?"""
+    return any(_radonc_code(x.code) for x in claim.lines)
 
 
 # --- a minimal 837 reader, independent of the project's parser -------------------------------------------
@@ -114,7 +134,10 @@ def demo(tmp_path_factory):
 @pytest.fixture(scope="module")
 def scanned(demo):
     """(day, file entry, ISA09, claims) of every readable file."""
-    inbox, manifest = demo
+    return scan_demo(*demo)
+
+
+def scan_demo(inbox, manifest):
     out = []
     for day, info in manifest.days.items():
         for f in info["files"]:
@@ -283,9 +306,12 @@ def test_claim_totals_equal_the_sum_of_line_charges_except_the_planted_one(demo,
     assert off == {p["claim_id"] for p in manifest.planted if p["rule_id"] == "DQ-CLAIM-CHARGE-SUM"}
 
 
-def test_claim_types_places_and_revenue_codes(scanned):
+def test_claim_types_places_and_revenue_codes(demo, scanned):
+    planted = {(p["claim_id"], p["line_number"]) for p in demo[1].planted}
     seen = collections.Counter()
     for _, f, c in _claims(scanned):
+        if not is_radonc(c):
+            continue  # other departments' claims: see test_mixed_extracts_*
         if c.kind == "I":
             assert c.clm05 in ("13:A:1", "13:A:7", "13:A:8")
             for x in c.lines:
@@ -296,7 +322,8 @@ def test_claim_types_places_and_revenue_codes(scanned):
             assert c.clm05.split(":")[0] in ("22", "21")
             for x in c.lines:
                 # professional components only: split codes carry 26
-                assert "26" in x.modifiers or x.code in ("77263", "77427", "77435", "77386"), (c.claim_id, x)
+                assert ("26" in x.modifiers or x.code in ("77263", "77427", "77435", "77386")
+                        or (c.claim_id, x.number) in planted), (c.claim_id, x)
         else:
             assert c.clm05.split(":")[0] == "11"
             if c.payer_class == "MB":
@@ -310,6 +337,36 @@ def test_claim_types_places_and_revenue_codes(scanned):
 def test_payer_mix(scanned):
     classes = {c.payer_class for _, _, c in _claims(scanned)}
     assert {"MB", "MA", "16", "MC"} <= classes and classes & {"CI", "BL"}
+
+
+# --- mixed extracts: every department's claims, radiation oncology a minority ---------------------------------
+
+def test_mixed_extracts_radiation_oncology_is_a_minority_of_every_file(demo, scanned):
+    _, manifest = demo
+    assert manifest.radonc_share == 0.3
+    kinds = collections.Counter()
+    for _, f, _, claims in scanned:
+        radonc = [c for c in claims if is_radonc(c)]
+        assert len(radonc) == f.radonc_claims and len(claims) == f.claims, f.path
+        assert 0 < len(radonc) <= 0.3 * len(claims), (f.path, len(radonc), len(claims))
+        for c in claims:
+            if not is_radonc(c):
+                kinds.update(x.code for x in c.lines)
+                kinds["dotted dx"] += any("." in d for d in c.diagnoses)
+    # visits, labs, imaging and chemotherapy, some with what a rule would flag on a radiation claim
+    assert {"99213", "80053", "71046", "96413", "J9045"} <= set(kinds) and kinds["dotted dx"] > 0
+
+
+def test_radonc_share_setting_argument_and_environment(tmp_path, monkeypatch):
+    only = generate(tmp_path / "only", date(2025, 6, 2), date(2025, 6, 3), plant=False, radonc_share=1)
+    assert all(f.radonc_claims == f.claims for f in only.all_files())
+    monkeypatch.setenv("AUDIT_SAMPLE_RADONC_SHARE", "0.5")
+    half = generate(tmp_path / "half", date(2025, 6, 2), date(2025, 6, 3), plant=False)
+    assert half.radonc_share == 0.5
+    assert all(0 < f.radonc_claims <= 0.5 * f.claims for f in half.all_files())
+    assert any(f.radonc_claims > 0.3 * f.claims for f in half.all_files())
+    with pytest.raises(ValueError):
+        generate(tmp_path / "bad", date(2025, 6, 2), date(2025, 6, 3), radonc_share=0)
 
 
 # --- the files are real 837s -------------------------------------------------------------------------------
@@ -359,9 +416,10 @@ def test_pyx12_accepts_sampled_files_and_rejects_the_unparseable_date(demo, scan
 def test_patients_per_day_raises_volume_and_splits_files(tmp_path, monkeypatch):
     import claimaudit.samples.generator as generator
 
-    small = generate(tmp_path / "small", date(2025, 6, 2), date(2025, 6, 6), plant=False)
+    small = generate(tmp_path / "small", date(2025, 6, 2), date(2025, 6, 6), plant=False, radonc_share=1)
     monkeypatch.setattr(generator, "MAX_CLAIMS_PER_FILE", 100)
-    big = generator.generate(tmp_path / "big", date(2025, 6, 2), date(2025, 6, 6), patients_per_day=400, plant=False)
+    big = generator.generate(tmp_path / "big", date(2025, 6, 2), date(2025, 6, 6), patients_per_day=400, plant=False,
+                             radonc_share=1)
     assert big.totals["lines"] > 10 * small.totals["lines"]
     for day in big.days.values():  # about two lines per patient treated
         assert 400 < day["lines"] < 1600
@@ -426,6 +484,11 @@ def test_the_audit_of_the_demo_window_finds_exactly_the_planted_findings(demo, t
         runs = {str(r[0]): r[1:] for r in c.execute(sa.text("SELECT audit_date, claims, lines, rejections FROM audit_run"))}
     engine.dispose()
     got = {(str(d), rule, claim, line): status for d, rule, claim, line, status in found}
+    # No rule fires on another department's claim (a mixed extract: radiation oncology is 30% of each file).
+    claims = {c.claim_id: c for _, _, c in _claims(scan_demo(inbox, manifest))}
+    others = [c for c in claims.values() if not is_radonc(c)]
+    assert len(others) > 2 * (len(claims) - len(others))
+    assert [k for k in got if not is_radonc(claims[k[2]])] == []
     expected = {(p["audit_date"], p["rule_id"], p["claim_id"], p["line_number"]): "open" for p in manifest.planted}
     expected |= {(p["audit_date"], p["rule_id"], p["claim_id"], p["line_number"]): "resolved" for p in manifest.resolved}
     assert got == expected

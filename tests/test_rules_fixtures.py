@@ -1,5 +1,7 @@
-"""Per rule id: the trigger extract yields exactly the expected finding(s) and no other rule fires;
-the corrected twin yields no finding at all."""
+"""Per rule id (and per further case of a rule: date boundaries, exemptions, payer- and claim-type-
+specific fixes): the trigger extract yields exactly the expected finding(s) and no other rule fires,
+each finding's message is the rule's message followed by the fix for that claim (``FIX`` when the
+case names one); the corrected twin yields no finding at all."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "rules"))
 
 from claimaudit.rules.catalogue import rule_catalogue
 from claimaudit.settings import EXPECTATIONS_DIR
-from _harness import audit, fixture_ids, keyed, load_extract, load_spec, sqlite_engine
+from _harness import audit, fixture_cases, fixture_ids, keyed, load_extract, load_spec, sqlite_engine
 
 CATALOGUE_MD = Path("/work/shared/rules/77386-rules.md")
 RULE_IDS = sorted(rule_catalogue(EXPECTATIONS_DIR))
@@ -31,25 +33,30 @@ def test_suites_cover_the_shared_catalogue_exactly():
     assert {k: v["severity"] for k, v in catalogue.items()} == rows
 
 
-@pytest.mark.parametrize("rule_id", fixture_ids())
-def test_trigger_yields_exactly_its_findings(rule_id, tmp_path):
-    spec = load_spec(rule_id)
+@pytest.mark.parametrize("case", fixture_cases())
+def test_trigger_yields_exactly_its_findings(case, tmp_path):
+    rule_id = case.split("/")[0]
+    spec = load_spec(case)
     engine = sqlite_engine(tmp_path)
     load_extract(engine, rule_id, "trigger", spec.trigger())
     result = audit(engine, spec.AUDIT_DAY)
     expected = {(rule_id, claim_id, line) for claim_id, line in spec.EXPECTED}
     assert keyed(result.findings) == expected
     catalogue = rule_catalogue(EXPECTATIONS_DIR)[rule_id]
+    fixes = [catalogue["fix"]] + [v["fix"] for v in catalogue["fix_variants"]]
     for f in result.findings:
         assert f["severity"] == catalogue["severity"]
-        assert f["message"] == catalogue["message"]
+        message, _, fix = f["message"].partition(" Fix: ")
+        assert message == catalogue["message"] and fix in fixes
+        if hasattr(spec, "FIX"):
+            assert spec.FIX in fix, (spec.FIX, fix)
 
 
-@pytest.mark.parametrize("rule_id", fixture_ids())
-def test_clean_twin_yields_no_finding(rule_id, tmp_path):
-    spec = load_spec(rule_id)
+@pytest.mark.parametrize("case", fixture_cases())
+def test_clean_twin_yields_no_finding(case, tmp_path):
+    spec = load_spec(case)
     engine = sqlite_engine(tmp_path)
-    load_extract(engine, rule_id, "clean", spec.clean())
+    load_extract(engine, case.split("/")[0], "clean", spec.clean())
     result = audit(engine, spec.AUDIT_DAY)
     assert keyed(result.findings) == set()
     assert result.lines_audited > 0

@@ -46,6 +46,9 @@ def _main(argv: list[str] | None) -> int:
     _range(g)
     g.add_argument("--seed", type=int, default=7)
     g.add_argument("--patients-per-day", type=int, default=None)
+    g.add_argument("--radonc-share", type=float, default=None,
+                   help="most radiation-oncology claims per file; the rest are other departments' claims "
+                        "(default $AUDIT_SAMPLE_RADONC_SHARE or 0.3; 1 = radiation oncology only)")
     g.add_argument("--no-plant", action="store_true", help="clean claims only")
     sub.add_parser("migrate", help="create or upgrade the report DB schema (AUDIT_DB_URL)")
     a = sub.add_parser("audit", help="audit days in date order without Airflow")
@@ -64,7 +67,8 @@ def _main(argv: list[str] | None) -> int:
         from claimaudit.samples.generator import generate
 
         manifest = generate(settings.inbox, args.start, args.end, seed=args.seed,
-                            patients_per_day=args.patients_per_day, plant=not args.no_plant)
+                            patients_per_day=args.patients_per_day, plant=not args.no_plant,
+                            radonc_share=args.radonc_share)
         files = sum(len(v) for v in manifest.files.values())
         print(f"wrote {files} file(s) for {args.start}..{args.end} into {settings.inbox}")
         return 0

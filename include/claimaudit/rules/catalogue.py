@@ -19,6 +19,8 @@ SCOPE_TITLES = {
     "claim": "Claim rules",
 }
 FIELDS = ("title", "severity", "scope", "effective_from", "effective_to", "citation", "message", "fix")
+# Optional: the claim-specific fixes (see rules.suites.choose_fix); compared like FIELDS.
+OPTIONAL_FIELDS = ("fix_variants",)
 
 
 def rule_catalogue(expectations_dir: Path) -> dict[str, dict]:
@@ -30,12 +32,12 @@ def rule_catalogue(expectations_dir: Path) -> dict[str, dict]:
     for suite in load_suites(expectations_dir, check_with_gx=False):  # metadata only: no GX import
         for exp in suite.expectations:
             meta = exp["meta"]
-            entry = {k: meta[k] for k in FIELDS}
+            entry = {k: meta[k] for k in FIELDS} | {k: meta.get(k) or [] for k in OPTIONAL_FIELDS}
             known = out.get(meta["rule_id"])
             if known is None:
                 out[meta["rule_id"]] = {**entry, "suites": [suite.name]}
                 continue
-            if {k: known[k] for k in FIELDS} != entry:
+            if {k: known[k] for k in FIELDS + OPTIONAL_FIELDS} != entry:
                 raise ValueError(f"{suite.path.name}: {meta['rule_id']} metadata differs between its expectations")
             if suite.name not in known["suites"]:
                 known["suites"].append(suite.name)
@@ -44,6 +46,16 @@ def rule_catalogue(expectations_dir: Path) -> dict[str, dict]:
 
 def _cell(text) -> str:
     return ("—" if text in (None, "") else str(text)).replace("|", "\\|").replace("\n", " ")
+
+
+def _when(cond: dict) -> str:
+    return " and ".join(f"{k} = {str(v).lower() if isinstance(v, bool) else v}" for k, v in cond.items())
+
+
+def fix_text(rule: dict) -> str:
+    """The general fix, then each claim-specific variant with the condition that selects it."""
+    variants = [f"*{_when(v['when'])}:* {v['fix']}" for v in rule.get("fix_variants") or ()]
+    return rule["fix"] + (" Per claim, first match: " + " / ".join(variants) if variants else "")
 
 
 def render_catalogue_markdown(expectations_dir: Path) -> str:
@@ -70,7 +82,7 @@ def render_catalogue_markdown(expectations_dir: Path) -> str:
         for rid, r in rules.items():
             dates = f"{r['effective_from'] or '—'} … {r['effective_to'] or '—'}"
             lines.append(f"| `{rid}` | {r['severity']} | {dates} | **{_cell(r['title'])}.** {_cell(r['message'])}"
-                         f" | {_cell(r['fix'])} | {_cell(r['citation'])} | {', '.join(r['suites'])} |")
+                         f" | {_cell(fix_text(r))} | {_cell(r['citation'])} | {', '.join(r['suites'])} |")
         lines.append("")
     lines += ["## Reference data", "",
               "Code lists and thresholds the rules read (`expectations/reference/`), each entry with its own"

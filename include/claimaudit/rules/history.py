@@ -190,7 +190,7 @@ def read_history(engine: Engine, day: date, batch: PatientBatch | None = None) -
         .where(service_line.c.patient_key.in_(seen_today), lines_in_batch, in_batch, current)
     )
     dx_stmt = (
-        select(diagnosis.c.claim_key, diagnosis.c.position, diagnosis.c.code)
+        select(diagnosis.c.claim_key, diagnosis.c.position, diagnosis.c.qualifier, diagnosis.c.code)
         .select_from(diagnosis.join(claim, claim.c.claim_key == diagnosis.c.claim_key))
         .where(claim.c.patient_key.in_(seen_today), in_batch, current)
     )

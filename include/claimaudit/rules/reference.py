@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 REFERENCE_SUBDIR = "reference"
-FIELDS = ("procedure_code", "modifiers", "place_of_service", "revenue_code", "payer_class", "diagnosis")
+FIELDS = ("procedure_code", "modifiers", "place_of_service", "revenue_code", "payer_class", "diagnosis",
+          "qualifier")  # qualifier: the HI code-list qualifier of a diagnosis (diagnosis view)
 MATCHES = ("code", "prefix", "range", "modifier")
 
 

@@ -26,7 +26,7 @@ from sqlalchemy.engine import Engine
 
 from claimaudit.rules.history import PatientBatch, read_history
 from claimaudit.rules.reference import in_effect, load_reference
-from claimaudit.rules.suites import Suite, load_suites, ruleset_version, to_gx_suite
+from claimaudit.rules.suites import Suite, finding_message, fix_columns, load_suites, ruleset_version, to_gx_suite
 from claimaudit.rules.views import FINDING_COLUMNS, AuditViews, build_views
 
 log = logging.getLogger(__name__)
@@ -117,9 +117,12 @@ def _gx() -> _GX:
 
 
 def _rows_for(suite: Suite, frame: pd.DataFrame) -> pd.DataFrame:
-    if suite.rows == "all" or frame.empty:
+    if frame.empty:
         return frame
-    return frame[frame[suite.rows].to_numpy(dtype=bool)]
+    keep = np.ones(len(frame), dtype=bool)
+    for column in ((suite.rows,) if suite.rows != "all" else ()) + suite.only_where:
+        keep &= frame[column].to_numpy(dtype=bool)
+    return frame if keep.all() else frame[keep]
 
 
 def _window(frame: pd.DataFrame, start: date | None, end: date | None) -> pd.DataFrame:
@@ -153,7 +156,7 @@ def _findings_from(result, frame: pd.DataFrame, index_columns: list[str]) -> lis
     keys = pd.DataFrame(unexpected)[index_columns].drop_duplicates()
     for col in index_columns:
         keys[col] = keys[col].astype(frame[col].dtype)
-    cols = list(dict.fromkeys(index_columns + list(FINDING_COLUMNS)))
+    cols = list(dict.fromkeys(index_columns + list(FINDING_COLUMNS) + fix_columns(meta)))
     rows = keys.merge(frame[cols].drop_duplicates(index_columns), on=index_columns, how="left")
     out = []
     for rec in rows.to_dict("records"):
@@ -166,7 +169,7 @@ def _findings_from(result, frame: pd.DataFrame, index_columns: list[str]) -> lis
             "date_of_service": _py(rec["date_of_service"]),
             "procedure_code": rec["procedure_code"] or "",
             "modifiers": rec["modifiers"] or "",
-            "message": meta["message"],
+            "message": finding_message(meta, rec),
             "source_file": rec["source_file"],
             "interchange_control": rec["interchange_control"],
             "billing_npi": rec["billing_npi"],

@@ -6,6 +6,12 @@ columns identify a failing row (``index_columns``). Every expectation's ``meta``
 ``rule_id``, ``severity``, ``scope``, ``effective_from``, ``effective_to``, ``citation``,
 ``title``, ``message`` and ``fix``. GX refuses or drops expectation types it does not know, so
 loading builds the GX suite and asserts nothing was lost.
+
+Where the right fix depends on the claim (payer, claim type, date of service, code), the rule's
+``meta.fix_variants`` lists ``{"when": {view column: value, ...}, "fix": text}``: the first
+variant whose columns all equal the failing row's values gives that finding's fix, else ``fix``.
+A suite's ``meta.only_where`` names boolean view columns every audited row must have true (all
+suites: ``claim_radiation_oncology``, so no rule fires on another department's claim).
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ class Suite:
     index_columns: tuple[str, ...]
     report_once: bool  # day/course findings already reported on an earlier day are not repeated
     expectations: tuple[dict, ...]  # raw GX expectation configurations (type, kwargs, meta)
+    only_where: tuple[str, ...] = ()  # boolean view columns an audited row must have true
 
     def windows(self) -> dict[tuple[date | None, date | None], list[dict]]:
         """Expectations grouped by their effective date range (applied to the rows' date of service)."""
@@ -71,6 +78,34 @@ def _check_rule_meta(meta: dict, where: str) -> None:
             _iso(meta[key])
         except ValueError as exc:
             raise SuiteError(f"{where}: {key} {meta[key]!r} is not an ISO date") from exc
+    for i, v in enumerate(meta.get("fix_variants") or ()):
+        if (not isinstance(v, dict) or not isinstance(v.get("when"), dict) or not v["when"]
+                or not isinstance(v.get("fix"), str) or not v["fix"]):
+            raise SuiteError(f"{where}: fix_variants[{i}] must be {{'when': {{column: value}}, 'fix': text}}")
+
+
+def fix_columns(meta: dict) -> list[str]:
+    """View columns the rule's fix variants read."""
+    return list(dict.fromkeys(c for v in meta.get("fix_variants") or () for c in v["when"]))
+
+
+def choose_fix(meta: dict, row: dict) -> str:
+    """The fix for one failing row: the first variant whose conditions all hold, else ``fix``."""
+    for v in meta.get("fix_variants") or ():
+        if all(_same(row.get(col), want) for col, want in v["when"].items()):
+            return v["fix"]
+    return meta["fix"]
+
+
+def _same(value, want) -> bool:
+    if isinstance(want, bool):
+        return value is not None and bool(value) is want and value == value  # NaN is no match
+    return value == want
+
+
+def finding_message(meta: dict, row: dict) -> str:
+    """What a finding says: the rule's message and the fix for this claim."""
+    return f"{meta['message']} Fix: {choose_fix(meta, row)}"
 
 
 def load_suite(path: Path, *, check_with_gx: bool = True) -> Suite:
@@ -88,7 +123,8 @@ def load_suite(path: Path, *, check_with_gx: bool = True) -> Suite:
         _check_rule_meta(exp.get("meta") or {}, f"{where}: expectation {i + 1} ({exp.get('type')})")
     suite = Suite(name=doc["name"], path=Path(path), view=meta["view"], rows=meta.get("rows", "all"),
                   index_columns=tuple(meta.get("index_columns") or ("claim_key",)),
-                  report_once=bool(meta.get("report_once", False)), expectations=expectations)
+                  report_once=bool(meta.get("report_once", False)), expectations=expectations,
+                  only_where=tuple(meta.get("only_where") or ()))
     if check_with_gx:
         to_gx_suite(suite.name, list(expectations), where)  # fails loudly on unknown types or kwargs
     return suite

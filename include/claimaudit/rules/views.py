@@ -8,16 +8,23 @@ line view, one row per current service line of the day's patients:
   ``day_n_<list>``              lines of the list on the patient's same date of service (any claim)
   ``day_today_n_<list>``        of those, the lines received on the audit day
   ``day_seq_<list>``            1, 2, ... among those lines: first received first, lines carrying a
-                                repeat-session modifier (list ``modifier_repeat_session``) last
-  ``dup_claim_seq``             1 for the first claim with this patient/code/modifiers/date, 2.. after
+                                repeat or distinct-session modifier (lists ``modifier_repeat_session``,
+                                ``modifier_distinct_session``) last
+  ``day_prior_n_<list>``        lines of the list before this one in that order (so "the second line")
+  ``dup_claim_seq``             1 for the first claim with this patient, billing and rendering NPI,
+                                code, modifiers and date; 2.. for later claims
   ``course_*``                  the treatment course (deliveries at most ``course_gap_days`` apart,
                                 planning lines up to ``plan_lookback_days`` before): first/last date,
                                 ``course_delivery_seq``, ``course_fx_ceiling``, ``course_inside``, and
                                 per list ``course_n_``, ``course_units_``, ``course_n_<list>_by_start``
-                                (lines on or before the first delivery), ``course_cumunits_`` (running)
+                                (lines on or before the first delivery), ``course_cumunits_`` (running),
+                                and per component (26 vs technical/global) ``course_comp_units_``,
+                                ``course_comp_cumunits_``
+  ``claim_radiation_oncology``  the line's claim carries a code of list ``radiation_oncology`` (all
+                                views): suites audit only those claims
   ``received_today``, ``touched_day``, ``touched_course``: which rows each suite audits
 claim view, one row per current claim received that day (charges, NPI check digits)
-diagnosis view, one row per diagnosis of those claims
+diagnosis view, one row per diagnosis of those claims, with ``in_<list>`` for the qualifier lists
 """
 
 from __future__ import annotations
@@ -32,14 +39,21 @@ from claimaudit.rules.history import HistorySlice
 from claimaudit.rules.reference import Reference, ceiling_at, membership, threshold_at
 
 REPEAT_MODIFIER_LIST = "modifier_repeat_session"
+# Lines with any of these modifiers sort after the plain lines of their day: they are "the second".
+SESSION_MODIFIER_LISTS = (REPEAT_MODIFIER_LIST, "modifier_distinct_session")
+PROFESSIONAL_MODIFIER_LIST = "modifier_professional"
 NEOPLASM_LIST = "neoplasm_dx"
+# A claim is audited only when it carries a code of this list (other departments' claims in the
+# same extract are read, counted and left alone).
+RADONC_LIST = "radiation_oncology"
+RADONC_COLUMN = "claim_radiation_oncology"
 FINDING_COLUMNS = ("claim_key", "claim_id", "date_of_service", "procedure_code", "modifiers", "source_file",
                    "interchange_control", "billing_npi", "payer_class")
 LINE_ORDER = ["received_date", "claim_id", "claim_key", "line_number"]
 # Sorting and grouping run on integer ranks of the string keys (same order): pandas would hash
 # the strings again for every sort and groupby over a slice of hundreds of thousands of rows.
 _RANKED = {"patient_key": "_pk", "claim_id": "_cid", "claim_key": "_ck", "procedure_code": "_pc",
-           "modifiers": "_mod"}
+           "modifiers": "_mod", "billing_npi": "_bnpi", "rendering_npi": "_rnpi"}
 _LINE_ORDER = ["received_date", "_cid", "_ck", "line_number"]  # LINE_ORDER on the ranks
 
 
@@ -58,7 +72,7 @@ class AuditViews:
 def build_views(history: HistorySlice, ref: Reference, day: date) -> AuditViews:
     lines = build_line_view(history.lines, history.diagnoses, ref, day)
     return AuditViews(lines=lines, claims=build_claim_view(history.claims, lines),
-                      diagnoses=build_diagnosis_view(history.claims, history.diagnoses, lines))
+                      diagnoses=build_diagnosis_view(history.claims, history.diagnoses, lines, ref))
 
 
 # ---------------------------------------------------------------------------------------------- lines
@@ -149,6 +163,8 @@ def build_line_view(lines: pd.DataFrame, dx: pd.DataFrame, ref: Reference, day: 
     pairs = {"diagnosis": _DistinctPairs(line_dx["code"], line_dx["date_of_service"])}
     proc_lists, flags = [], {}
     for name, cl in ref.code_lists.items():
+        if cl.field == "qualifier":
+            continue  # diagnosis view only
         if cl.field == "diagnosis":
             hit = pairs["diagnosis"].membership(cl)
             keys = pd.MultiIndex.from_frame(line_dx.loc[hit, ["claim_key", "line_number"]])
@@ -159,6 +175,11 @@ def build_line_view(lines: pd.DataFrame, dx: pd.DataFrame, ref: Reference, day: 
             flags[f"in_{name}"] = pairs[cl.field].membership(cl)
             if cl.field == "procedure_code":
                 proc_lists.append(name)
+    if f"in_{RADONC_LIST}" in flags:
+        radonc = pd.Series(flags[f"in_{RADONC_LIST}"], index=df.index)
+        flags[RADONC_COLUMN] = radonc.groupby(df["_ck"]).transform("any").to_numpy(dtype=bool)
+    else:
+        flags[RADONC_COLUMN] = np.ones(len(df), dtype=bool)  # no scope list: every claim is audited
     df = pd.concat([df, pd.DataFrame(flags, index=df.index)], axis=1)
 
     # First-listed neoplasm code of each line (for the course's fraction ceiling).
@@ -178,7 +199,10 @@ def build_line_view(lines: pd.DataFrame, dx: pd.DataFrame, ref: Reference, day: 
 
 def _add_day_columns(df: pd.DataFrame, proc_lists: list[str]) -> pd.DataFrame:
     has_dos = df["date_of_service"].notna()
-    repeat = df[f"in_{REPEAT_MODIFIER_LIST}"] if f"in_{REPEAT_MODIFIER_LIST}" in df else False
+    repeat = np.zeros(len(df), dtype=bool)
+    for name in SESSION_MODIFIER_LISTS:
+        if f"in_{name}" in df:
+            repeat |= df[f"in_{name}"].to_numpy(dtype=bool)
     order = df.assign(_repeat=repeat).sort_values(
         ["_pk", "date_of_service", "_repeat"] + _LINE_ORDER, kind="stable")
     # One id per (patient, date of service), missing dates included, grouped on once per column.
@@ -189,8 +213,9 @@ def _add_day_columns(df: pd.DataFrame, proc_lists: list[str]) -> pd.DataFrame:
         new[f"day_n_{name}"] = flag.groupby(day_id).transform("sum").reindex(df.index)
         today = (order[f"in_{name}"] & order["received_today"]).astype("int64")
         new[f"day_today_n_{name}"] = today.groupby(day_id).transform("sum").reindex(df.index)
-        seq = flag.groupby(day_id).cumsum().where(order[f"in_{name}"])
-        new[f"day_seq_{name}"] = seq.reindex(df.index)
+        cum = flag.groupby(day_id).cumsum()
+        new[f"day_seq_{name}"] = cum.where(order[f"in_{name}"]).reindex(df.index)
+        new[f"day_prior_n_{name}"] = (cum - flag).reindex(df.index)
     df = pd.concat([df, pd.DataFrame(new, index=df.index)], axis=1)
     touched = df["received_today"].groupby(day_id.reindex(df.index)).transform("any")
     df["touched_day"] = touched & has_dos | df["received_today"]
@@ -198,7 +223,9 @@ def _add_day_columns(df: pd.DataFrame, proc_lists: list[str]) -> pd.DataFrame:
 
 
 def _add_duplicate_column(df: pd.DataFrame) -> None:
-    keys = ["_pk", "_pc", "_mod", "date_of_service"]  # patient, code, modifiers, date of service
+    # patient, billing and rendering NPI, code, modifiers, date of service: two providers billing
+    # the same code for the patient on one day are not a duplicate.
+    keys = ["_pk", "_bnpi", "_rnpi", "_pc", "_mod", "date_of_service"]
     order = df.sort_values(keys + ["received_date", "_cid", "_ck"], kind="stable")
     group = order.groupby(keys, dropna=False, sort=False).ngroup()
     new_claim = (group != group.shift()) | (order["_ck"] != order["_ck"].shift())
@@ -252,6 +279,13 @@ def _add_course_columns(df: pd.DataFrame, ref: Reference, proc_lists: list[str])
     order = df.assign(_course_order=course_rank).sort_values(["_course_order", "date_of_service"] + _LINE_ORDER,
                                                              kind="stable")
     grp = order["_course"]
+    # Component of a line: professional (modifier 26) or technical/global. Per-component counts let a
+    # facility's 77338 and the physician's 77338-26 for one plan count as one plan's worth.
+    if f"in_{PROFESSIONAL_MODIFIER_LIST}" in order:
+        prof = order[f"in_{PROFESSIONAL_MODIFIER_LIST}"].to_numpy(dtype=bool).astype("float64")
+    else:
+        prof = np.zeros(len(order))
+    comp_grp = grp * 2 + prof  # NaN outside a course, like grp
     d_flag = order[f"in_{delivery_list}"].astype("int64")
     new = {"course_delivery_seq": d_flag.groupby(grp).cumsum().where(order[f"in_{delivery_list}"]).reindex(df.index)}
     for name in proc_lists:
@@ -262,6 +296,8 @@ def _add_course_columns(df: pd.DataFrame, ref: Reference, proc_lists: list[str])
         by_start_flag = (flag & (order["date_of_service"] <= order["course_first_dos"])).astype("int64")
         new[f"course_n_{name}_by_start"] = by_start_flag.groupby(grp).transform("sum").reindex(df.index)
         new[f"course_cumunits_{name}"] = units.groupby(grp).cumsum().reindex(df.index)
+        new[f"course_comp_units_{name}"] = units.groupby(comp_grp).transform("sum").reindex(df.index)
+        new[f"course_comp_cumunits_{name}"] = units.groupby(comp_grp).cumsum().reindex(df.index)
     df = pd.concat([df, pd.DataFrame(new, index=df.index)], axis=1)
 
     # Fraction ceiling from the first-listed neoplasm of the course's first delivery.
@@ -300,7 +336,8 @@ def _npi_valid(values: pd.Series) -> pd.Series:
 
 def build_claim_view(claims: pd.DataFrame, lines: pd.DataFrame) -> pd.DataFrame:
     df = claims.copy()
-    today = lines[lines["received_today"]]
+    today = lines.loc[lines["received_today"].to_numpy(dtype=bool),
+                      ["claim_key", "charge", "date_of_service", "rendering_npi"]]
     # Missing charges count as 0 (a cython sum, not a Python function per claim).
     per_claim = today.assign(_charge=today["charge"].fillna(0)).groupby("claim_key").agg(
         line_charge=("_charge", "sum"), date_of_service=("date_of_service", "min"))
@@ -316,14 +353,27 @@ def build_claim_view(claims: pd.DataFrame, lines: pd.DataFrame) -> pd.DataFrame:
     df["procedure_code"] = ""
     df["modifiers"] = ""
     df["date_of_service"] = pd.to_datetime(df["date_of_service"])
+    df[RADONC_COLUMN] = _claims_in_scope(df["claim_key"], lines)
     return df
 
 
-def build_diagnosis_view(claims: pd.DataFrame, dx: pd.DataFrame, lines: pd.DataFrame) -> pd.DataFrame:
+def _claims_in_scope(claim_keys: pd.Series, lines: pd.DataFrame) -> np.ndarray:
+    """Per claim key: does that claim carry a radiation-oncology code (see ``RADONC_COLUMN``)?"""
+    in_scope = lines.loc[lines[RADONC_COLUMN].to_numpy(dtype=bool), "claim_key"].unique()
+    return claim_keys.isin(in_scope).to_numpy(dtype=bool)
+
+
+def build_diagnosis_view(claims: pd.DataFrame, dx: pd.DataFrame, lines: pd.DataFrame,
+                         ref: Reference | None = None) -> pd.DataFrame:
     claim_view_cols = ["claim_key", "claim_id", "billing_npi", "payer_class", "source_file", "interchange_control"]
     df = dx.merge(claims[claim_view_cols], on="claim_key", how="inner")
     first_dos = lines[lines["received_today"]].groupby("claim_key")["date_of_service"].min()
     df["date_of_service"] = pd.to_datetime(df["claim_key"].map(first_dos).astype("datetime64[ns]"))
     df["procedure_code"] = ""
     df["modifiers"] = ""
+    # HI qualifier lists (which code set a diagnosis is in), at the claim's first date of service.
+    for name, cl in (ref.code_lists.items() if ref is not None else ()):
+        if cl.field == "qualifier":
+            df[f"in_{name}"] = membership(df["qualifier"], df["date_of_service"], cl)
+    df[RADONC_COLUMN] = _claims_in_scope(df["claim_key"], lines)
     return df

@@ -50,6 +50,8 @@ class Payer:
 
 
 MEDICARE = Payer("MCRJ6", "MEDICARE", "MB", "MA", "mbi")
+# Some hospitals send Part A (facility) claims to another payer id than Part B (physician) claims.
+MEDICARE_PART_A = Payer("MCRJ6A", "MEDICARE PART A", "MA", "MA", "mbi")
 PAYERS = (
     (0.30, Payer("PBLUE1", "PRAIRIE BLUE CROSS", "BL", "BL", "alpha9")),
     (0.14, Payer("UNXMP2", "UNITED EXAMPLE HEALTH", "CI", "CI", "alpha9")),
@@ -92,7 +94,7 @@ def imrt_delivery_code(level: str, dos: date, medicare_freestanding: bool) -> st
     if dos >= date(2026, 1, 1):
         return "77407" if level == "simple" else "77412"
     if medicare_freestanding:
-        return "G6015" if level == "simple" else "G6016"
+        return "G6015"  # MLC-based IMRT at either complexity (G6016 is compensator-based IMRT)
     return "77385" if level == "simple" else "77386"
 
 

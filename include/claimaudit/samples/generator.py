@@ -8,13 +8,16 @@ Same arguments, same bytes: every random draw comes from generators seeded by ``
 
 Three senders: a hospital's 837I facility claims, its physician group's 837P professional
 claims (POS 22) and a freestanding centre's 837P global claims (POS 11). See courses.py for the
-clean background and plants.py for the planted stories.
+clean background and plants.py for the planted stories. Each file also carries other departments'
+claims (visits, labs, imaging, chemotherapy; departments.py) so that radiation oncology is at most
+``radonc_share`` of its claims, as in a real daily extract.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import random
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
@@ -24,6 +27,7 @@ from claimaudit.samples.calendar import BusinessDays
 from claimaudit.samples.catalog import FREESTANDING, HOSPITAL, PHYSICIANS, Biller
 from claimaudit.samples.claims import Draft
 from claimaudit.samples.courses import Background
+from claimaudit.samples.departments import other_claims, others_for, radonc_share
 from claimaudit.samples.plants import INTERRUPTED_BATCH, Story, stories
 from claimaudit.samples.x12_writer import Interchange, render_837
 
@@ -46,6 +50,7 @@ class FileEntry:
     sha256: str
     status: str = "ok"  # ok | duplicate (same bytes as an earlier file) | malformed (must be rejected)
     note: str = ""
+    radonc_claims: int = 0  # of ``claims``, the radiation-oncology ones (the rest: other departments)
 
 
 @dataclass
@@ -54,6 +59,7 @@ class Manifest:
     end: str
     seed: int
     patients_per_day: int
+    radonc_share: float = 1.0  # at most this share of each file's claims is radiation oncology
     days: dict[str, dict] = field(default_factory=dict)  # day -> {"files": [FileEntry], "claims", "lines"}
     planted: list[dict] = field(default_factory=list)  # findings open at the end of the window
     resolved: list[dict] = field(default_factory=list)  # findings a later replacement fixes
@@ -74,11 +80,14 @@ class Manifest:
 
 
 def generate(inbox: Path, start: date, end: date, *, seed: int = 7, patients_per_day: int | None = None,
-             plant: bool = True) -> Manifest:
-    """Write the extracts of business days ``start``..``end`` into ``inbox`` and return the manifest."""
+             plant: bool = True, radonc_share: float | None = None) -> Manifest:
+    """Write the extracts of business days ``start``..``end`` into ``inbox`` and return the manifest.
+    ``radonc_share``: most radiation-oncology claims per file (default $AUDIT_SAMPLE_RADONC_SHARE or
+    0.3; 1 = radiation oncology only)."""
     inbox = Path(inbox)
     census = DEFAULT_PATIENTS_PER_DAY if patients_per_day is None else patients_per_day
-    manifest = Manifest(start.isoformat(), end.isoformat(), seed, census)
+    share = _radonc_share(radonc_share)
+    manifest = Manifest(start.isoformat(), end.isoformat(), seed, census, share)
     bd = BusinessDays(start)
     last_k = bd.index_of(end) if bd[0] <= end else -1
     background = Background(random.Random(f"background-{seed}"), bd, last_k, census)
@@ -97,7 +106,8 @@ def generate(inbox: Path, start: date, end: date, *, seed: int = 7, patients_per
     sent: dict[tuple[str, int], list[FileEntry]] = {}  # (biller, k) -> files, for the redelivery
     for k in range(last_k + 1):
         day = bd[k]
-        entries = _write_day(inbox, day, background.drafts(k) + planted_by_day.pop(k, []))
+        entries = _write_day(inbox, day, background.drafts(k) + planted_by_day.pop(k, []), share,
+                             random.Random(f"others-{seed}-{day.isoformat()}"))
         for e in entries:
             sent.setdefault((e.sender, k), []).append(e)
         biller, first_k, again_k = REDELIVERY
@@ -107,7 +117,7 @@ def generate(inbox: Path, start: date, end: date, *, seed: int = 7, patients_per
             again = _store(inbox, day, Path(original.path).name, data)
             entries.append(FileEntry(again, original.kind, original.sender, original.interchange_control,
                                      original.claims, original.lines, original.sha256, "duplicate",
-                                     f"the same bytes as {original.path}: audit once"))
+                                     f"the same bytes as {original.path}: audit once", original.radonc_claims))
         ok = [e for e in entries if e.status == "ok"]
         manifest.days[day.isoformat()] = {"files": entries, "claims": sum(e.claims for e in ok),
                                           "lines": sum(e.lines for e in ok)}
@@ -150,16 +160,35 @@ def _expected(rule_id: str, d: Draft, line_number: int | None, what: str, story:
     }
 
 
-def _write_day(inbox: Path, day: date, drafts: list[Draft]) -> list[FileEntry]:
-    """Group the day's claims into files per biller and batch, assign CLM01s, write the files."""
+def _radonc_share(value: float | None) -> float:
+    return radonc_share(value)
+
+
+def _write_day(inbox: Path, day: date, drafts: list[Draft], share: float = 1.0,
+               rng: random.Random | None = None) -> list[FileEntry]:
+    """Group the day's claims into files per biller and batch, mix in other departments' claims,
+    assign CLM01s, write the files."""
     groups: dict[tuple[str, int], list[Draft]] = {}
     for d in drafts:
         groups.setdefault((d.biller.key, d.batch), []).append(d)
     entries = []
+    rng = rng or random.Random(day.isoformat())
     for biller in BILLER_ORDER:
         file_no, claim_no = 0, 0
         for batch in sorted(b for key, b in groups if key == biller.key):
             group = groups[(biller.key, batch)]
+            radonc = {id(d.claim) for d in group}
+            # Per file chunk: radiation oncology at most ``share`` of its claims, in shuffled order.
+            step = max(1, math.floor(MAX_CLAIMS_PER_FILE * share))
+            mixed: list[Draft] = []
+            for i in range(0, len(group), step):
+                part = group[i:i + step]
+                if batch != INTERRUPTED_BATCH:
+                    others = other_claims(rng, biller, part, others_for(len(part), share))
+                    for o in others:  # keep the radiation-oncology claims' order, interleave the rest
+                        part.insert(rng.randrange(len(part) + 1), o)
+                mixed += part
+            group = mixed
             for i in range(0, len(group), MAX_CLAIMS_PER_FILE):
                 chunk = group[i:i + MAX_CLAIMS_PER_FILE]
                 for d in chunk:
@@ -168,8 +197,11 @@ def _write_day(inbox: Path, day: date, drafts: list[Draft]) -> list[FileEntry]:
                     if d.replaces is not None:
                         d.claim.original_claim_ref = d.replaces.claim.claim_id
                 file_no += 1
-                entries.append(_write_file(inbox, day, biller, file_no, [d.claim for d in chunk],
-                                           truncate=batch == INTERRUPTED_BATCH))
+                entry = _write_file(inbox, day, biller, file_no, [d.claim for d in chunk],
+                                    truncate=batch == INTERRUPTED_BATCH)
+                if entry.status == "ok":
+                    entry.radonc_claims = sum(id(d.claim) in radonc for d in chunk)
+                entries.append(entry)
     return entries
 
 
@@ -214,10 +246,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--patients-per-day", type=int, default=None)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--no-plant", action="store_true")
+    ap.add_argument("--radonc-share", type=float, default=None,
+                    help="most radiation-oncology claims per file (default $AUDIT_SAMPLE_RADONC_SHARE or 0.3)")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     m = generate(args.inbox, args.start, args.end, seed=args.seed, patients_per_day=args.patients_per_day,
-                 plant=not args.no_plant)
+                 plant=not args.no_plant, radonc_share=args.radonc_share)
     seconds = time.perf_counter() - t0
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"{m.totals['files']} files, {m.totals['claims']} claims, {m.totals['lines']} service lines in "

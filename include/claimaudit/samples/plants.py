@@ -15,10 +15,11 @@ has fewer plants and the manifest says which.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from claimaudit.samples.calendar import BusinessDays
-from claimaudit.samples.catalog import FREESTANDING, HOSPITAL, MEDICARE, PAYERS, PHYSICIANS, Biller, Payer
+from claimaudit.samples.catalog import (FREESTANDING, HOSPITAL, MEDICARE, MEDICARE_PART_A, PAYERS, PHYSICIANS, Biller,
+                                       Payer)
 from claimaudit.samples.claims import PLANNING_REVENUE, Draft, Person, new_claim, service_line
 from claimaudit.samples.courses import random_person
 from claimaudit.samples.x12_writer import Line
@@ -91,7 +92,7 @@ def stories(bd: BusinessDays, rng: random.Random) -> list[Story]:
     kit = Kit(bd, rng)
     return [f(kit) for f in (
         _bone_course_over_ceiling, _resimulation_mid_course, _freestanding_prostate, _freestanding_breast,
-        _freestanding_lung_advantage, _medicare_freestanding_gcode, _inpatient_professional,
+        _freestanding_lung_advantage, _medicare_freestanding_gcode, _cross_payer_hospital, _inpatient_professional,
         _hospital_head_and_neck, _hospital_breast, _simple_then_complex, _transfer_without_plan,
         _twice_daily_with_76, _void_and_rebill, _interrupted_transfer,
     )]
@@ -201,18 +202,48 @@ def _freestanding_lung_advantage(kit: Kit) -> Story:
 
 
 def _medicare_freestanding_gcode(kit: Kit) -> Story:
-    s = Story("freestanding prostate IMRT, Medicare Part B")
+    """Medicare's fee schedule paid IMRT as G-codes 2015-2025: G6015 (MLC-based IMRT, simple or complex).
+    The G6015 course is a course like any other: a re-simulation inside it is found."""
+    s = Story("freestanding prostate IMRT, Medicare Part B (G6015 course)")
     who, dx, f = kit.person(MEDICARE), ("Z510", "C61"), FREESTANDING
     kit.planning(s, f, who, dx, -2, 0, 1)
     for k in range(1, 9):
         if k == 3:
-            lines = kit.imrt_day(f, k)  # 77386 + 77387-26 where Medicare wanted G6016
+            lines = kit.imrt_day(f, k)  # 77386 + 77387-26 where Medicare wanted G6015
         else:
-            lines = [kit.line(f, "G6016", k), kit.line(f, "G6002", k)]
+            lines = [kit.line(f, "G6015", k), kit.line(f, "G6002", k)]
+        if k == 5:
+            lines.append(kit.line(f, "77290", k - 1, pointers=(2,)))  # dated inside the course
         d = kit.claim(s, f, who, dx, lines, k + 1)
         if k == 3:
             s.expects.append(Expect("R77386-MCR-PFS-USE-GCODE", d, 1, "77386 to Medicare Part B from a "
-                                    "freestanding centre in 2025 (G6016 required)"))
+                                    "freestanding centre in 2025 (G6015 required)"))
+        if k == 5:
+            s.expects.append(Expect("R77386-SIM-IN-COURSE", d, 3, "simulation 77290 between the first and last "
+                                    "G6015 of a Medicare freestanding course"))
+    return s
+
+
+def _cross_payer_hospital(kit: Kit) -> Story:
+    """The hospital sends its 837I to Medicare's Part A payer id, the physician group its 837P to the
+    Part B payer id: one person (same member id, name, birth date). The physician's 77387 without 26
+    is found only when the two claims meet as one patient."""
+    s = Story("hospital prostate IMRT, Medicare Part A and Part B payer ids")
+    base = kit.person(MEDICARE)
+    part_a = replace(base.on_837i, payer_id=MEDICARE_PART_A.payer_id, payer_name=MEDICARE_PART_A.name)
+    who = Person(base.on_837p, part_a, MEDICARE)
+    dx, h, p = ("Z510", "C61"), HOSPITAL, PHYSICIANS
+    kit.planning(s, h, who, dx, -2, 0, 1)
+    kit.planning(s, p, who, dx, -2, 0, 1)
+    for k in range(1, 7):
+        kit.claim(s, h, who, dx, kit.imrt_day(h, k), k + 1)
+        prof = kit.imrt_day(p, k)
+        if k == 4:
+            prof = [kit.line(p, "77387", k)]  # the group's coder dropped the 26
+        d = kit.claim(s, p, who, dx, prof, k + 1)
+        if k == 4:
+            s.expects.append(Expect("R77387-MOD-26-REQUIRED", d, 1, "physician's 77387 without 26 (837P to the "
+                                    "Part B payer id) on a day the hospital billed 77386 to the Part A payer id"))
     return s
 
 
@@ -306,9 +337,11 @@ def _simple_then_complex(kit: Kit) -> Story:
     kit.planning(s, h, who, dx, -2, 0, 1)
     for k in range(1, 9):
         kit.claim(s, h, who, dx, kit.imrt_day(h, k, code="77385"), k + 1)
-    late = kit.claim(s, h, who, dx, [kit.line(h, "77386", 3, ("XE",))], 6, batch=2)
-    s.expects.append(Expect("R77386-SIMPLE-COMPLEX-SAME-DAY", late, 1, f"late-charge 77386-XE for {kit.bd[3]}, "
-                            "a day already billed with 77385"))
+    late = kit.claim(s, h, who, dx, [kit.line(h, "77386", 3)], 6, batch=2)
+    s.expects.append(Expect("R77386-SIMPLE-COMPLEX-SAME-DAY", late, 1, f"late-charge 77386 for {kit.bd[3]}, "
+                            "a day already billed with 77385, without a distinct-session modifier"))
+    second = kit.claim(s, h, who, dx, [kit.line(h, "77386", 5, ("XS",))], 7, batch=2)
+    s.clean.append(("77386-XS: a distinct second session on a 77385 day (exempt)", [second]))
     return s
 
 

@@ -65,6 +65,8 @@ class Claim:
     total_charge: float | None = None  # default: sum of the lines
     claim_dos: date | None = None  # claim-level DTP*472 (837P)
     billing_name: str = "EXAMPLE RADIATION ONCOLOGY"  # 2010AA NM103
+    # HI qualifiers (principal, other): ICD-10-CM ABK/ABF; ("BK", "BF") writes ICD-9-CM codes.
+    dx_qualifiers: tuple[str, str] = ("ABK", "ABF")
 
 
 @dataclass
@@ -221,7 +223,8 @@ def _claim_loop(out: _Out, kind: str, c: Claim) -> None:
     if c.original_claim_ref:
         out.seg("REF", "F8", c.original_claim_ref)
     if c.diagnoses:
-        hi = [out.comp("ABK", c.diagnoses[0])] + [out.comp("ABF", code) for code in c.diagnoses[1:]]
+        principal, other = c.dx_qualifiers
+        hi = [out.comp(principal, c.diagnoses[0])] + [out.comp(other, code) for code in c.diagnoses[1:]]
         if kind == "I":
             # 837I: the principal diagnosis HI holds only HI01; other diagnoses get their own HI.
             out.seg("HI", hi[0])
