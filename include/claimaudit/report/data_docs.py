@@ -21,7 +21,12 @@ _EXTERNAL = re.compile(
     r"""<link\b[^>]*\bhref=["']?(?:https?:)?//[^>]*>"""
     r"""|<script\b[^>]*\bsrc=["']?(?:https?:)?//[^>]*>\s*</script>"""
     r"""|<img\b[^>]*\bsrc=["']?(?:https?:)?//[^>]*>""", re.IGNORECASE)
-_REMOTE_URL = re.compile(r"""(?:src|href)=["']?(?:https?:)?//""", re.IGNORECASE)
+_CSS_URL = re.compile(r"""url\(\s*["']?(?:https?:)?//[^)]*\)""", re.IGNORECASE)
+# What a browser would fetch by itself (links to click are fine): stylesheets, scripts, images,
+# frames, CSS url() and @import.
+_FETCHED = re.compile(
+    r"""<(?:link|script|img|iframe|source|embed)\b[^>]*\b(?:src|href)=["']?(?:https?:)?//[^\s"'>]*"""
+    r"""|url\(\s*["']?(?:https?:)?//[^)]*\)|@import\s+["']?(?:url\()?["']?(?:https?:)?//[^;]*""", re.IGNORECASE)
 CSS = """body{font:14px/1.4 Arial,Helvetica,sans-serif;color:#1f2328;margin:0;padding:12px;background:#fff}
 .container,.container-fluid{max-width:1100px;margin:0 auto}
 table{border-collapse:collapse;width:100%;margin:6px 0 14px;font-size:13px}
@@ -29,7 +34,10 @@ th,td{border:1px solid #d0d7de;padding:4px 6px;text-align:left;vertical-align:to
 th{background:#f6f8fa}h1,h2,h3,h4,h5{margin:14px 0 6px}.card{border:1px solid #d0d7de;border-radius:6px;
 padding:8px;margin:0 0 12px}.badge,.badge-danger,.badge-success{padding:0 5px;border-radius:3px}
 .text-danger,.badge-danger{color:#b00}.text-success,.badge-success{color:#1e7b34}
-.navbar,.ge-footer,.cooltip,.fa,.fas{display:none}.collapse{display:block}
+.navbar,body>footer,.cooltip{display:none}.collapse{display:block}
+.fa-check-circle::before{content:"\\2714  passed";color:#1e7b34}.fa-times::before{content:"\\2716  failed";color:#b00}
+.fa-exclamation-triangle::before{content:"!";color:#b57a00}.fa-question-circle::before{content:"?"}
+.fas,.fa{font-style:normal;white-space:nowrap}
 a{color:#0b57d0}ul{padding-left:20px}code,pre{font-size:12px;white-space:pre-wrap}"""
 
 
@@ -38,6 +46,7 @@ def make_offline(html: str) -> str:
     if OFFLINE_MARK in html:
         return html
     html = _EXTERNAL.sub("", html)
+    html = _CSS_URL.sub("none", html)  # e.g. the navbar logo as a CSS background image
     style = f"{OFFLINE_MARK}<style>{CSS}</style>"
     if "</head>" in html:
         return html.replace("</head>", style + "</head>", 1)
@@ -45,8 +54,8 @@ def make_offline(html: str) -> str:
 
 
 def external_references(html: str) -> list[str]:
-    """What in the page would still be fetched from the internet (for tests and the index)."""
-    return [m.group(0) for m in _REMOTE_URL.finditer(html)]
+    """What in the page a browser would still fetch from the internet."""
+    return [m.group(0) for m in _FETCHED.finditer(html)]
 
 
 def _summary(json_path: Path) -> list[dict]:
