@@ -162,9 +162,10 @@ def claims_audit_nightly():
                     pipeline.mark_email_sent(day["audit_date"])
         else:
             done.append("part of a range run: no daily digest")
-        # The last run of a native backfill (no other run of this DAG queued or running; backfills run
-        # with --max-active-runs 1) mails the backfill's one summary.
-        if pipeline.is_backfill(run_type) and ti.get_dr_count(dag_id=ti.dag_id, states=["queued", "running"]) <= 1:
+        # A native backfill's days recorded their changes; the run that ends last (no other run of
+        # this DAG queued or running: backfills run with --max-active-runs 1, and a nightly run
+        # overlapping its end sends it instead) mails the backfill's one summary.
+        if pipeline.range_pending() and ti.get_dr_count(dag_id=ti.dag_id, states=["queued", "running"]) <= 1:
             summary = pipeline.pending_range_summary()
             if summary is not None:
                 done.append("range summary " + deliver(summary, day["audit_date"], pipeline.range_eml_name(summary)))

@@ -38,7 +38,10 @@ def test_digest_wanted_by_run_type():
     s = Settings.from_env({})
     assert pipeline.digest_wanted("scheduled", settings=s) and pipeline.digest_wanted("manual", settings=s)
     assert not pipeline.digest_wanted("backfill", settings=s)
-    assert not pipeline.digest_wanted("DagRunType.BACKFILL_JOB".replace("_JOB", ""), settings=s)
+    from airflow.utils.types import DagRunType  # what the task context's dag_run.run_type holds
+
+    assert not pipeline.digest_wanted(DagRunType.BACKFILL_JOB, settings=s)
+    assert pipeline.digest_wanted(DagRunType.SCHEDULED, settings=s)
     assert not pipeline.digest_wanted("manual", range_run=True, settings=s)
     assert pipeline.digest_wanted("backfill", settings=Settings.from_env({"AUDIT_RANGE_DAILY_DIGESTS": "true"}))
 

@@ -380,6 +380,13 @@ def pending_range_summary(settings: Settings | None = None) -> EmailMessage | No
     return range_summary_message(min(days), max(days), changes, audited=days, settings=s)
 
 
+def range_pending(settings: Settings | None = None) -> bool:
+    """Whether days of a native backfill recorded changes that no summary has reported yet."""
+    from claimaudit.report.range_summary import pending_changes_path
+
+    return pending_changes_path(_settings(settings).var_dir).exists()
+
+
 def pending_range_sent(settings: Settings | None = None) -> None:
     from claimaudit.report.range_summary import archive_pending, pending_changes_path
 
@@ -388,7 +395,7 @@ def pending_range_sent(settings: Settings | None = None) -> None:
 
 def is_backfill(run_type: str | None) -> bool:
     """Airflow's DagRunType of a native ``airflow backfill create`` run (a str enum, or its name)."""
-    return str(run_type or "").lower().split(".")[-1] in RANGE_RUN_TYPES
+    return str(getattr(run_type, "value", run_type) or "").lower() in RANGE_RUN_TYPES
 
 
 def range_eml_name(message: EmailMessage) -> str:
