@@ -9,6 +9,7 @@ websocket package.
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import os
 import select
@@ -21,12 +22,19 @@ FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars")
 
 
+def _above_ten(fd: int) -> int:
+    high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
+    os.close(fd)
+    return high
+
+
 class Chromium:
     def __init__(self, binary: str, timeout: float = 60.0):
         self.timeout = timeout
         self._profile = tempfile.TemporaryDirectory(prefix="chromium-profile-")
-        to_child, self._out = os.pipe()
-        self._in, from_child = os.pipe()
+        # Pipe ends above 10: dup2 onto 3 and 4 in the child must never hit another end (and
+        # dup2(fd, fd) would keep close-on-exec set).
+        to_child, self._out, self._in, from_child = (_above_ten(fd) for fd in (*os.pipe(), *os.pipe()))
 
         def fds() -> None:  # in the child: commands on fd 3, replies on fd 4
             os.dup2(to_child, 3)
