@@ -24,7 +24,8 @@ from claimaudit.report.worklist import BacklogPoint, open_worklist
 from claimaudit.rules.catalogue import rule_catalogue
 from claimaudit.settings import EXPECTATIONS_DIR
 from claimaudit.store import schema as t
-from report_scenarios import CATALOGUE, D1, D2, RUN_URL, XSS, busy_month, empty_day, two_days
+from claimaudit.store.findings import replace_day
+from report_scenarios import CATALOGUE, D1, D2, RUN_URL, XSS, busy_month, empty_day, run_time, two_days
 
 GOLDEN = Path(__file__).parent / "golden"
 LINKED = DigestOptions(airflow_base_url="https://airflow.example.org",
@@ -131,6 +132,28 @@ def test_all_clear_only_when_nothing_is_open(sqlite_engine):
     msg = _digest(sqlite_engine, day=date(2025, 6, 4))
     assert msg["Subject"] == "77386 audit 2025-06-04: 0 new, 0 resolved, 3 open (2 errors)"
     assert "All clear" not in _decoded(msg)
+
+
+def test_rejected_only_day_is_not_all_clear_and_still_sends(sqlite_engine):
+    from claimaudit.store.history import load_results
+    from conftest import build_parse_result
+
+    bad = build_parse_result("junk.bin", [], rejections=[{"reason": "not an X12 file: no ISA segment"}])
+    load_results(sqlite_engine, [bad], D2)
+    replace_day(sqlite_engine, audit_date=D2, run_id="r", ruleset_version="v", findings=[],
+                stats={"files": 1, "rejections": 1}, started_at=run_time(D2))
+    msg = _digest(sqlite_engine, send_all_clear=False)
+    # One file arrived and none of it could be read: the feed alert says so first.
+    assert msg["Subject"] == "77386 audit 2025-06-03: ALERT no claim readable - 0 new, 0 resolved, 0 open, " \
+                             "1 file rejected"
+    assert "junk.bin" in msg.get_body(("html",)).get_content()
+    # With readable claims beside it, the day is "work": nothing open, a file to fix.
+    empty_day(sqlite_engine, date(2025, 6, 4), files=1, claims=3)
+    bad2 = build_parse_result("junk2.bin", [], rejections=[{"reason": "not an X12 file: no ISA segment"}])
+    load_results(sqlite_engine, [bad2], date(2025, 6, 4))
+    msg = _digest(sqlite_engine, day=date(2025, 6, 4), send_all_clear=False)
+    assert msg["Subject"] == "77386 audit 2025-06-04: 0 new, 0 resolved, 0 open, 1 file rejected"
+    assert msg.get_body(("plain",)).get_content().splitlines()[3].startswith("Nothing open, but 1 file rejected")
 
 
 def test_file_derived_values_are_escaped(sqlite_engine):

@@ -64,6 +64,9 @@ def headline(d: Digest) -> str:
         text = f"<b>Alert: {esc(d.feed.alert)}.</b> Check the feed before trusting this day's numbers."
         if d.open:
             text += f" {esc(plural(d.open, 'finding'))} are still open."
+    elif d.status == "work" and not d.open:  # only rejected files
+        text = (f"<b>Nothing open, but {esc(plural(len(d.summary.rejected_files), 'file'))} rejected:</b> "
+                "what they held was not audited until they are fixed and resent.")
     elif d.status == "work":
         text = (f"<b>{esc(plural(d.open, 'open finding'))} on {esc(plural(len(d.groups), 'claim'))}</b>"
                 f" ({esc(d.open_errors)} errors): {esc(d.new)} new, {esc(d.resolved)} resolved since yesterday.")

@@ -21,6 +21,9 @@ def _headline(d: Digest) -> str:
     if d.status == "alert":
         text = f"ALERT: {d.feed.alert}. Check the feed before trusting this day's numbers."
         return text + (f" {plural(d.open, 'finding')} are still open." if d.open else "")
+    if d.status == "work" and not d.open:  # only rejected files
+        return (f"Nothing open, but {plural(len(d.summary.rejected_files), 'file')} rejected: what they held was "
+                "not audited until they are fixed and resent.")
     if d.status == "work":
         text = (f"{plural(d.open, 'open finding')} on {plural(len(d.groups), 'claim')} ({d.open_errors} errors): "
                 f"{d.new} new, {d.resolved} resolved since yesterday.")
