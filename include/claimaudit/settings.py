@@ -44,7 +44,7 @@ class Settings:
     email_detail: str = "worklist"  # worklist: claim ids + CSV; summary: counts, rules, links only
     digest_max_claims: int = 15  # claims listed in the body; the CSV has every open finding
     # Link to one finding in the findings view, under the Airflow base URL; "" = no link.
-    finding_url_pattern: str = "{base_url}/claims-audit/findings/{finding_id}"
+    finding_url_pattern: str = "{base_url}/claims-audit/findings/{finding_id}"  # see _finding_pattern
     rule_catalogue_url: str = ""  # where staff read the catalogue (docs/rule-catalogue.md published)
     data_docs_url: str = ""  # where var/data_docs is served; the day's index is <url>/<day>/index.html
     range_daily_digests: bool = False  # a range run (backfill, make audit) mails each day too
@@ -90,12 +90,22 @@ class Settings:
             email_detail=_choice("AUDIT_EMAIL_DETAIL", env.get("AUDIT_EMAIL_DETAIL", "worklist"),
                                  ("worklist", "summary")),
             digest_max_claims=int(env.get("AUDIT_DIGEST_MAX_CLAIMS", 15)),
-            finding_url_pattern=env.get("AUDIT_FINDING_URL_PATTERN",
-                                        "{base_url}/claims-audit/findings/{finding_id}"),
+            finding_url_pattern=_finding_pattern(env.get("AUDIT_FINDING_URL_PATTERN", "")),
             rule_catalogue_url=env.get("AUDIT_RULE_CATALOGUE_URL", ""),
             data_docs_url=env.get("AUDIT_DATA_DOCS_URL", "").rstrip("/"),
             range_daily_digests=env.get("AUDIT_RANGE_DAILY_DIGESTS", "false").lower() in ("1", "true", "yes"),
         )
+
+
+DEFAULT_FINDING_URL_PATTERN = "{base_url}/claims-audit/findings/{finding_id}"
+
+
+def _finding_pattern(value: str) -> str:
+    """Empty: the findings view's default route; ``none``: no link to findings."""
+    value = value.strip()
+    if value.lower() == "none":
+        return ""
+    return value or DEFAULT_FINDING_URL_PATTERN
 
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
