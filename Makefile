@@ -14,7 +14,7 @@ bootstrap:
 
 ## The main job: audit the demo fortnight through the DAG (writes sample extracts if the inbox is empty).
 demo: bootstrap
-	@$(ENV) python scripts/audit_range.py --from $(DEMO_FROM) --to $(DEMO_TO) --generate-if-empty --reprocess
+	@$(ENV) python scripts/audit_range.py --from $(DEMO_FROM) --to $(DEMO_TO) --generate-if-empty --reprocess --daily-digests
 
 ## Audit a range through the DAG, day by day, replacing earlier results: make audit FROM=2025-06-01 TO=2025-06-30
 audit: bootstrap

@@ -50,6 +50,22 @@ def send_with_airflow_smtp(message) -> bool:
     return True
 
 
+def airflow_base_url() -> str:
+    """Airflow's own UI address (``[api] base_url``), the default for the digest's links."""
+    from airflow.configuration import conf
+
+    return (conf.get("api", "base_url", fallback="") or "").rstrip("/")
+
+
+def deliver(message, audit_date: str, outbox_name: str = "") -> str:
+    """Send through smtp_default, or keep the message in var/outbox/ when no SMTP connection is set."""
+    from claimaudit import pipeline
+
+    if send_with_airflow_smtp(message):
+        return f"sent to {message['To']}"
+    return f"no SMTP connection: written to {pipeline.write_outbox(message, audit_date, name=outbox_name)}"
+
+
 @dag(
     dag_id="claims_audit_nightly",
     schedule=CronTriggerTimetable("0 2 * * *", timezone=AUDIT_TIMEZONE, interval=timedelta(days=1)),
@@ -64,7 +80,13 @@ def send_with_airflow_smtp(message) -> bool:
             type=["null", "string"],
             format="date",
             description="Day to audit (YYYY-MM-DD). Empty: the day before the scheduled run.",
-        )
+        ),
+        "range_run": Param(
+            False,
+            type="boolean",
+            description="Set by make audit / make backfill: this day is part of a range, which mails one "
+                        "summary at its end instead of a digest per day.",
+        ),
     },
     doc_md=__doc__,
 )
@@ -113,19 +135,36 @@ def claims_audit_nightly():
         return pipeline.run_rules(day["audit_date"], batch)
 
     @task
-    def write_findings(day: dict, rules: list[dict], loaded: dict, run_id=None) -> dict:
+    def write_findings(day: dict, rules: list[dict], loaded: dict, run_id=None, dag_run=None) -> dict:
         from claimaudit import pipeline
 
         # One slice read: iterating the mapped results reads item by item until one is missing,
         # which Airflow logs as an error ("XCom not found ... offset=N") on every run.
-        return pipeline.write_findings(day["audit_date"], run_id, list(rules[:]), loaded, day["started_at"])
+        # A native backfill's day keeps what it changed, for the one summary its last run mails.
+        return pipeline.write_findings(day["audit_date"], run_id, list(rules[:]), loaded, day["started_at"],
+                                       record_change=pipeline.is_backfill(getattr(dag_run, "run_type", None)))
 
     @task(retries=3, retry_delay=timedelta(minutes=10))
-    def send_summary(day: dict, written: dict, run_id=None) -> str:
+    def send_summary(day: dict, written: dict, run_id=None, dag_run=None, params=None, ti=None) -> str:
         from claimaudit import pipeline
 
-        return pipeline.deliver_digest(day["audit_date"], send=send_with_airflow_smtp,
-                                       run_url=pipeline.airflow_run_url("claims_audit_nightly", run_id))
+        run_type = getattr(dag_run, "run_type", None)
+        base_url = airflow_base_url()
+        # A day of a range run (native backfill, or make audit/backfill) mails no digest of its own;
+        # its delivery is still recorded, so a rerun knows nothing is owed.
+        done = [pipeline.deliver_digest(
+            day["audit_date"], send=send_with_airflow_smtp, airflow_base_url=base_url,
+            wanted=pipeline.digest_wanted(run_type, bool((params or {}).get("range_run"))),
+            run_url=pipeline.airflow_run_url("claims_audit_nightly", run_id, airflow_base_url=base_url))]
+        # A native backfill's days recorded their changes; the run that ends last (no other run of
+        # this DAG queued or running: backfills run with --max-active-runs 1, and a nightly run
+        # overlapping its end sends it instead) mails the backfill's one summary.
+        if pipeline.range_pending() and ti.get_dr_count(dag_id=ti.dag_id, states=["queued", "running"]) <= 1:
+            summary = pipeline.pending_range_summary()
+            if summary is not None:
+                done.append("range summary " + deliver(summary, day["audit_date"], pipeline.range_eml_name(summary)))
+                pipeline.pending_range_sent()
+        return "; ".join(done)
 
     day = resolve_day()
     files = find_files(day)

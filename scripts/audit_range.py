@@ -1,6 +1,7 @@
 """Audit a range of days through the Airflow DAG, without a scheduler (``dag.test()``).
 
     python scripts/audit_range.py --from 2025-06-01 --to 2025-06-30 [--reprocess] [--generate-if-empty]
+                                  [--daily-digests]
 
 Runs ``claims_audit_nightly`` once per day, oldest first, in this process (the first run pays
 Airflow's start-up; later days are fast). Honours AUDIT_INBOX and AUDIT_DB_URL. Days already
@@ -8,6 +9,11 @@ audited with the current ruleset are skipped unless --reprocess (so an interrupt
 resumes); a re-audited day prints the findings that are new or resolved versus its previous
 results and appends them to var/reports/finding-changes.csv. Needs AIRFLOW_HOME with a
 migrated metadata DB: ``scripts/bootstrap.sh`` makes one.
+
+A range mails no digest per day: when it ends it sends one summary (days, findings new and
+resolved per rule against the earlier results, rejected files) through ``smtp_default``, or keeps
+it in var/outbox/. ``--daily-digests`` (the demo: a fortnight of nights replayed) mails each day's
+digest as the nightly schedule would, and no summary.
 """
 
 from __future__ import annotations
@@ -64,12 +70,16 @@ def stop_on_signals() -> None:
     threading.Thread(target=wait_for_signal, name="stop-on-signal", daemon=True).start()
 
 
-def load_dag():
+def load_dag_module():
     path = Path(os.environ.get("AIRFLOW__CORE__DAGS_FOLDER", ROOT / "dags")) / "claims_audit_nightly.py"
     spec = importlib.util.spec_from_file_location("claims_audit_nightly", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    dag = module.claims_audit_nightly()  # the @dag factory returns a fresh DAG object
+    return module
+
+
+def load_dag(module=None):
+    dag = (module or load_dag_module()).claims_audit_nightly()  # the @dag factory returns a fresh DAG object
     # Here someone is waiting: a failing task stops the range at once, not after the nightly
     # schedule's retry delays (the run is rerun as a whole, from the failed day).
     for task in dag.tasks:
@@ -86,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="write deterministic sample extracts for the range when the inbox is empty")
     ap.add_argument("--airflow-log", type=Path, default=None,
                     help="where Airflow's own log lines go (default: <AUDIT_VAR_DIR>/logs/airflow-range.log)")
+    ap.add_argument("--daily-digests", action="store_true",
+                    help="mail each day's digest as the nightly schedule does (and no range summary)")
     args = ap.parse_args(argv)
     stop_on_signals()
 
@@ -111,16 +123,18 @@ def main(argv: list[str] | None = None) -> int:
                                                         args.start, args.end)
     print(f"auditing {len(days)} day(s) {args.start}..{args.end} through the DAG claims_audit_nightly")
     print(f"  inbox  {settings.inbox}\n  report {settings.db_url}")
-    dag = load_dag()
+    dag_module = load_dag_module()
+    dag = load_dag(dag_module)
     airflow_log = args.airflow_log or settings.var_dir / "logs" / "airflow-range.log"
     send_airflow_logs_to(airflow_log)
     print(f"  Airflow's log: {airflow_log}")
     tz = ZoneInfo(settings.timezone)
+    daily = args.daily_digests or settings.range_daily_digests
 
     def run_day(day: date) -> int:
         # The 02:00 run of the next day audits this day; audit_date makes it explicit.
         logical = datetime.combine(day + timedelta(days=1), time(2, 0), tzinfo=tz)
-        dag_run = dag.test(logical_date=logical, run_conf={"audit_date": day.isoformat()})
+        dag_run = dag.test(logical_date=logical, run_conf={"audit_date": day.isoformat(), "range_run": not daily})
         state = str(getattr(dag_run, "state", "")).lower()
         if "success" not in state:
             raise SystemExit(f"the DAG run for {day} ended in state {state!r}; later days were not audited")
@@ -132,6 +146,12 @@ def main(argv: list[str] | None = None) -> int:
     report = run_range(days, changes.track(run_day), skip=skip, note=changes.note)
     print_range_summary(engine, settings, args.start, args.end, seconds=report.seconds)
     changes.print_report()
+    if not daily:  # one email for the whole range
+        from claimaudit import pipeline
+
+        message = pipeline.range_summary_message(args.start, args.end, changes.changes, audited=report.audited,
+                                                 skipped=report.skipped, settings=settings)
+        print(f"Range summary: {dag_module.deliver(message, args.end.isoformat(), pipeline.range_eml_name(message))}")
     return 0
 
 

@@ -31,7 +31,17 @@ def main(argv: list[str] | None = None) -> int:
     dag_module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(dag_module)
 
-    where = pipeline.deliver_digest(args.date, send=dag_module.send_with_airflow_smtp)
+    # The same links as the nightly run: its run id is in the report DB, the base URL in Airflow's config.
+    from claimaudit.settings import Settings
+    from claimaudit.store.db import engine_for
+    from claimaudit.store.findings import day_summary
+
+    run = day_summary(engine_for(Settings.from_env().db_url), args.date).run
+    base_url = dag_module.airflow_base_url()
+    run_url = pipeline.airflow_run_url("claims_audit_nightly", run.run_id, airflow_base_url=base_url) \
+        if run is not None and not run.run_id.startswith("local__") else ""
+    where = pipeline.deliver_digest(args.date, send=dag_module.send_with_airflow_smtp, run_url=run_url,
+                                    airflow_base_url=base_url)
     if where.startswith("smtp:"):
         print(f"{args.date}: digest resent to {where[5:]}")
     elif where.startswith("none:"):

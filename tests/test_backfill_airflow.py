@@ -156,3 +156,12 @@ def test_native_backfill_audits_three_days_in_date_order(tmp_path, airflow_metad
     assert all(r.status == "complete" and r.run_id.startswith("backfill__") for r in audited)
     assert [(r.claims, r.files) for r in audited] == [(2, 1), (2, 1), (2, 1)]
     assert sorted(tuple(f) for f in findings) == EXPECTED
+
+    # No digest per backfilled day: the backfill's last run kept one range summary (no SMTP here).
+    # (Unpausing also let the schedule run for yesterday: that nightly run keeps its own digest.)
+    outbox = tmp_path / "var" / "outbox"
+    emls = sorted(p.name for p in outbox.glob("*.eml"))
+    assert [n for n in emls if n.startswith("77386-audit-2025-")] == []
+    assert "77386-reaudit-2025-06-02_2025-06-04.eml" in emls
+    summary = (outbox / "77386-reaudit-2025-06-02_2025-06-04.eml").read_text()
+    assert "3 days audited" in summary

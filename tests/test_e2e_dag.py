@@ -134,7 +134,7 @@ def test_nightly_dag_end_to_end(audit_env, smtp_server):
     # The digest arrived through Airflow's SMTP provider.
     messages = smtp_server.wait_for(1, timeout=20)
     msg = messages[0]
-    assert msg["Subject"] == "77386 audit 2025-06-03: 2 errors, 0 warnings, 1 file rejected"
+    assert msg["Subject"].strip() == "77386 audit 2025-06-03: 2 new, 0 resolved, 2 open (2 errors), 1 file rejected"
     assert msg["To"] == "billing@example.org"
     body = msg.get_body(preferencelist=("plain",)).get_content()
     assert "E2E-TC" in body and "R77386-MOD-TC" in body
@@ -170,7 +170,7 @@ def test_empty_day_is_audited_and_written_to_outbox(tmp_path, monkeypatch):
     emls = list((tmp_path / "var" / "outbox").glob("*.eml"))
     assert len(emls) == 1
     msg = BytesParser(policy=policy.default).parsebytes(emls[0].read_bytes())
-    assert msg["Subject"] == "77386 audit 2025-06-08: all clear"
+    assert msg["Subject"].strip() == "77386 audit 2025-06-08: all clear, nothing open"  # a Sunday: no file due
     from claimaudit.store.db import engine_for
     from claimaudit.store.schema import audit_run
 
@@ -214,7 +214,7 @@ def test_smtp_outage_fails_only_the_send_and_resend_delivers(audit_env, smtp_ser
     assert out.returncode == 0, out.stderr[-3000:]
     assert "resent" in out.stdout
     msg = smtp_server.wait_for(1, timeout=20)[0]
-    assert msg["Subject"] == "77386 audit 2025-06-03: 2 errors, 0 warnings, 1 file rejected"
+    assert msg["Subject"].strip() == "77386 audit 2025-06-03: 2 new, 0 resolved, 2 open (2 errors), 1 file rejected"
     _, run_after, _ = finding_rows(os.environ["AUDIT_DB_URL"])
     assert run_after.email_sent_at is not None
 

@@ -324,8 +324,10 @@ def test_a_digest_that_could_not_be_written_is_delivered_by_a_plain_rerun(tmp_pa
     from claimaudit.store.db import engine_for
 
     write_day(tmp_path / "inbox", {"00_clean.x12": extract(1201, [imrt_claim("MAIL-1", 1)])})
+    # Daily digests, as the nightly schedule sends them (a range run sends one summary instead,
+    # written again by every run of the command).
     for key, value in (("AUDIT_INBOX", tmp_path / "inbox"), ("AUDIT_VAR_DIR", tmp_path / "var"),
-                       ("AUDIT_DB_URL", db_url)):
+                       ("AUDIT_DB_URL", db_url), ("AUDIT_RANGE_DAILY_DIGESTS", "true")):
         monkeypatch.setenv(key, str(value))
     outbox = tmp_path / "var" / "outbox"
     outbox.parent.mkdir(parents=True)

@@ -36,7 +36,8 @@ def test_digest_received_over_smtp(sqlite_engine, smtp_server):
     (got,) = smtp_server.wait_for(1)
 
     assert smtp_server.envelopes == [("claims-audit@example.org", ["billing@example.org"])]
-    assert got["Subject"] == "77386 audit 2025-06-03: 2 errors, 0 warnings"
+    assert got["Subject"].strip() == "77386 audit 2025-06-03: 2 new, 0 resolved, 2 open (2 errors)"
+    assert got["Message-ID"] == msg["Message-ID"] and got["Date"] is not None
     assert [p.get_content_type() for p in got.walk()] == [
         "multipart/mixed", "multipart/alternative", "text/plain", "multipart/related", "text/html", "image/png",
         "text/csv"]

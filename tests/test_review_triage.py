@@ -131,9 +131,9 @@ def test_the_digest_lists_no_suppressed_finding_and_counts_them(engine, day1):
     assert [v.finding_id for v in after.findings] == [fid(c2)]
     assert after.suppressed == 1
     assert sum(r.total for r in after.by_rule) == 1
-    from claimaudit.report.digest import digest_message
+    from claimaudit.report.digest import build_digest
 
-    msg = digest_message(after, email_from="a@example.org", email_to=["b@example.org"])
+    msg = build_digest(engine, D1, email_from="a@example.org", email_to=["b@example.org"])
     text = msg.get_body(("plain",)).get_content()
     html = msg.get_body(("html",)).get_content()
     assert "Suppressed by reviewers (not listed): 1." in text and "Suppressed by reviewers (not listed): 1." in html

@@ -117,10 +117,16 @@ def _main(argv: list[str] | None) -> int:
         skip = set() if args.reprocess else completed_days(
             engine, ruleset_version(settings.expectations_dir), args.start, args.end)
         changes = ChangeLog(engine, changes_csv_path(settings.var_dir))
-        run_day = changes.track(lambda d: pipeline.audit_day(d, settings)["summary"]["findings"])
+        daily = settings.range_daily_digests  # a range keeps one summary, not a digest per day
+        run_day = changes.track(lambda d: pipeline.audit_day(d, settings, digest=daily)["summary"]["findings"])
         report = run_range(days, run_day, skip=skip, note=changes.note)
         print_range_summary(engine, settings, args.start, args.end, seconds=report.seconds)
         changes.print_report()
+        if not daily:  # one summary for the range, written (again) by every run of the command
+            message = pipeline.range_summary_message(args.start, args.end, changes.changes, audited=report.audited,
+                                                     skipped=report.skipped, settings=settings)
+            path = pipeline.write_outbox(message, args.end, settings, name=pipeline.range_eml_name(message))
+            print(f"Range summary: {path}")
         return 0
     if args.command == "summary":
         print_range_summary(engine, settings, args.start, args.end)

@@ -350,9 +350,10 @@ def _gather_rules(rules: dict | list[dict]) -> tuple[list[dict], str, int]:
 
 
 def write_findings(audit_date: date | str, run_id: str, rules: dict | list[dict], loaded: dict,
-                   started_at: datetime | str, settings: Settings | None = None) -> dict:
+                   started_at: datetime | str, settings: Settings | None = None, record_change: bool = False) -> dict:
     """Replace the day's findings and audit_run row in one transaction, then drop the staging.
-    ``rules`` is what run_rules returned: one dict, or one per batch of the day."""
+    ``rules`` is what run_rules returned: one dict, or one per batch of the day. ``record_change``
+    (a day of a native backfill) keeps what the rewrite changed for the range's summary email."""
     from claimaudit.store.findings import replace_day
 
     s = _settings(settings)
@@ -369,56 +370,154 @@ def write_findings(audit_date: date | str, run_id: str, rules: dict | list[dict]
         "ignored": int(loaded.get("ignored", 0)),
     }
     engine = _engine(s)
+    if record_change:
+        from claimaudit.changes import append_csv, changes_csv_path, compare, snapshot_day
+        from claimaudit.report.range_summary import pending_changes_path, record_change as _record
+
+        before = snapshot_day(engine, day)
     summary = replace_day(engine, audit_date=day, run_id=run_id, ruleset_version=ruleset_version,
                           findings=findings, stats=stats, started_at=started_at)
+    if record_change:
+        change = compare(before, snapshot_day(engine, day))
+        _record(pending_changes_path(s.var_dir), change)
+        append_csv(changes_csv_path(s.var_dir), change)
     shutil.rmtree(s.staging_dir / day.isoformat(), ignore_errors=True)
     log.info("findings for %s written: %s", day, summary)
+    index_data_docs(day, s)
     return summary
 
 
-def build_digest(audit_date: date | str, settings: Settings | None = None, run_url: str = "") -> EmailMessage | None:
-    """The day's audit digest as an email message (None for an all-clear day when those are off)."""
+def index_data_docs(audit_date: date | str, settings: Settings | None = None) -> Path | None:
+    """The day's Data Docs made readable offline, with an index page (a convenience: never fails the day)."""
+    from claimaudit.report.data_docs import write_index
+
+    s = _settings(settings)
+    day = _day(audit_date)
+    try:
+        return write_index(s.data_docs_dir / day.isoformat(), day)
+    except OSError as exc:
+        log.warning("data docs index for %s not written: %s", day, exc)
+        return None
+
+
+def build_digest(audit_date: date | str, settings: Settings | None = None, run_url: str = "",
+                 airflow_base_url: str = "") -> EmailMessage | None:
+    """The day's audit digest as an email message (None for an all-clear day when those are off).
+    ``airflow_base_url`` is Airflow's own ``[api] base_url``, used when AUDIT_AIRFLOW_BASE_URL is unset."""
+    from claimaudit.report.digest import DigestOptions
     from claimaudit.report.digest import build_digest as _build
     from claimaudit.rules.catalogue import rule_catalogue
 
     s = _settings(settings)
+    day = _day(audit_date)
     engine = _engine(s)
-    return _build(engine, _day(audit_date), email_from=s.email_from, email_to=list(s.email_to),
-                  airflow_run_url=run_url, send_all_clear=s.send_all_clear,
-                  rule_catalogue=rule_catalogue(s.expectations_dir))
+    index = s.data_docs_dir / day.isoformat() / "index.html"
+    options = DigestOptions.from_settings(s, airflow_base_url=airflow_base_url,
+                                          data_docs_path=str(index) if index.is_file() else "")
+    return _build(engine, day, email_from=s.email_from, email_to=list(s.email_to), airflow_run_url=run_url,
+                  send_all_clear=s.send_all_clear, rule_catalogue=rule_catalogue(s.expectations_dir),
+                  options=options)
 
 
-def airflow_run_url(dag_id: str, run_id: str | None, settings: Settings | None = None) -> str:
-    """Link to the run in the Airflow UI, or "" when the base URL is not configured."""
+RANGE_RUN_TYPES = ("backfill",)  # Airflow DagRunType values of runs that are part of a range
+
+
+def digest_wanted(run_type: str | None, range_run: bool = False, settings: Settings | None = None) -> bool:
+    """Whether a run mails its day's digest: the nightly schedule and manual runs do; a day of a
+    range (native ``airflow backfill create``: run_type ``backfill``; ``make audit``/``make
+    backfill``: ``range_run``) does not, unless AUDIT_RANGE_DAILY_DIGESTS: the range sends one summary."""
+    in_range = range_run or is_backfill(run_type)
+    return not in_range or _settings(settings).range_daily_digests
+
+
+def airflow_run_url(dag_id: str, run_id: str | None, settings: Settings | None = None,
+                    airflow_base_url: str = "") -> str:
+    """Link to the run in the Airflow UI, or "" when no base URL is known (AUDIT_AIRFLOW_BASE_URL,
+    else Airflow's own ``[api] base_url`` passed in by the DAG)."""
     s = _settings(settings)
-    if not (s.airflow_base_url and run_id):
+    base = (s.airflow_base_url or airflow_base_url).rstrip("/")
+    if not (base and run_id):
         return ""
     from urllib.parse import quote
 
-    return f"{s.airflow_base_url}/dags/{quote(dag_id)}/runs/{quote(run_id, safe='')}"
+    return f"{base}/dags/{quote(dag_id)}/runs/{quote(run_id, safe='')}"
 
 
-def write_outbox(message: EmailMessage, audit_date: date | str, settings: Settings | None = None) -> Path:
+def range_summary_message(start: date, end: date, changes: list, *, audited: list[date] | None = None,
+                          skipped: list[date] | None = None, settings: Settings | None = None) -> EmailMessage:
+    """The one email of a range run: days, new/resolved per rule against the earlier results, rejected files."""
+    from claimaudit.changes import changes_csv_path
+    from claimaudit.report.range_summary import collect_range, range_message
+
+    s = _settings(settings)
+    rs = collect_range(_engine(s), start, end, changes, audited=audited, skipped=skipped)
+    csv_path = changes_csv_path(s.var_dir)
+    return range_message(rs, email_from=s.email_from, email_to=list(s.email_to),
+                         changes_csv=str(csv_path) if csv_path.exists() else "")
+
+
+def pending_range_summary(settings: Settings | None = None) -> EmailMessage | None:
+    """The summary of the native backfill whose days recorded their changes (None if none did).
+    Call ``pending_range_sent`` once it is delivered."""
+    from claimaudit.report.range_summary import pending_changes_path, read_pending
+
+    s = _settings(settings)
+    changes = read_pending(pending_changes_path(s.var_dir))
+    if not changes:
+        return None
+    days = [c.audit_date for c in changes]
+    return range_summary_message(min(days), max(days), changes, audited=days, settings=s)
+
+
+def range_pending(settings: Settings | None = None) -> bool:
+    """Whether days of a native backfill recorded changes that no summary has reported yet."""
+    from claimaudit.report.range_summary import pending_changes_path
+
+    return pending_changes_path(_settings(settings).var_dir).exists()
+
+
+def pending_range_sent(settings: Settings | None = None) -> None:
+    from claimaudit.report.range_summary import archive_pending, pending_changes_path
+
+    archive_pending(pending_changes_path(_settings(settings).var_dir))
+
+
+def is_backfill(run_type: str | None) -> bool:
+    """Airflow's DagRunType of a native ``airflow backfill create`` run (a str enum, or its name)."""
+    return str(getattr(run_type, "value", run_type) or "").lower() in RANGE_RUN_TYPES
+
+
+def range_eml_name(message: EmailMessage) -> str:
+    start, _, end = str(message["X-Claims-Audit-Range"]).partition("..")
+    return f"77386-reaudit-{start}_{end}.eml"
+
+
+def write_outbox(message: EmailMessage, audit_date: date | str, settings: Settings | None = None,
+                 name: str = "") -> Path:
     """Keep the digest as an .eml file (the demo, or a site without SMTP)."""
     from claimaudit.report.outbox import write_eml
 
     s = _settings(settings)
-    path = write_eml(message, s.outbox_dir, _day(audit_date))
+    path = write_eml(message, s.outbox_dir, _day(audit_date), name=name)
     log.info("digest for %s written to %s", audit_date, path)
     return path
 
 
-def deliver_digest(audit_date: date | str, settings: Settings | None = None, *, send=None, run_url: str = "") -> str:
+def deliver_digest(audit_date: date | str, settings: Settings | None = None, *, send=None, run_url: str = "",
+                   airflow_base_url: str = "", wanted: bool = True) -> str:
     """Build the day's digest and deliver it: through ``send(message) -> bool`` when given (the
     DAG's SMTP connection; False means none is configured), else to the outbox as an .eml file.
     Only then is the day's digest marked delivered: a failure leaves it owed, and the next run
-    of the day (a plain rerun too) delivers it. Returns where it went."""
+    of the day (a plain rerun too) delivers it. ``wanted`` False (a day of a range run, which
+    mails one summary instead) records that nothing is owed. Returns where it went."""
     from claimaudit.store.delivery import mark_delivered
 
     s = _settings(settings)
     day = _day(audit_date)
-    message = build_digest(day, s, run_url=run_url)
-    if message is None:
+    message = build_digest(day, s, run_url=run_url, airflow_base_url=airflow_base_url) if wanted else None
+    if not wanted:
+        where = "none: part of a range run, which mails one summary"
+    elif message is None:
         where = "none: all clear, and all-clear digests are off"
     elif send is not None and send(message):
         mark_email_sent(day, s)
@@ -436,8 +535,10 @@ def mark_email_sent(audit_date: date | str, settings: Settings | None = None) ->
     _mark(_engine(_settings(settings)), _day(audit_date))
 
 
-def audit_day(audit_date: date | str, settings: Settings | None = None, run_id: str | None = None) -> dict:
-    """The whole audit of one day without Airflow, step by step as the DAG runs it."""
+def audit_day(audit_date: date | str, settings: Settings | None = None, run_id: str | None = None,
+              digest: bool = True) -> dict:
+    """The whole audit of one day without Airflow, step by step as the DAG runs it (``digest``
+    off for a day of a range run: the range writes one summary instead)."""
     s = _settings(settings)
     day = _day(audit_date)
     started = datetime.now(timezone.utc)
@@ -448,7 +549,7 @@ def audit_day(audit_date: date | str, settings: Settings | None = None, run_id: 
     loaded = load_history(day, s)
     rules = [run_rules(day, batch, s) for batch in plan_rules(day, s)]
     summary = write_findings(day, run_id, rules, loaded, started, s)
-    outbox = deliver_digest(day, s)
+    outbox = deliver_digest(day, s, wanted=digest)
     return {"audit_date": day.isoformat(), "run_id": run_id, "files": len(files), "loaded": loaded,
             "rules": [{k: v for k, v in r.items() if k != "staged"} for r in rules], "summary": summary,
             "outbox": outbox}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 # include/claimaudit/settings.py -> project root is two levels above the package.
@@ -33,6 +34,20 @@ class Settings:
     # run_rules tasks a large day is shared out over: as many as workers can run side by side.
     # Each imports Great Expectations once and audits its parts one after the other.
     rule_tasks: int = 2
+    # --- the morning digest (issue 14) ---
+    # Days a file is expected (0 = Monday): a day among them without files is an alert.
+    delivery_days: frozenset[int] = frozenset(range(5))
+    holidays: frozenset[date] = frozenset()  # expected-delivery days on which nothing is due
+    # A delivery day with fewer claims than this share of the median of recent delivery days is an alert.
+    low_volume_ratio: float = 0.5
+    volume_window: int = 20  # recent delivery days (with files) the median is taken over
+    email_detail: str = "worklist"  # worklist: claim ids + CSV; summary: counts, rules, links only
+    digest_max_claims: int = 15  # claims listed in the body; the CSV has every open finding
+    # Link to one finding in the findings view, under the Airflow base URL; "" = no link.
+    finding_url_pattern: str = "{base_url}/claims-audit/findings/{finding_id}"  # see _finding_pattern
+    rule_catalogue_url: str = ""  # where staff read the catalogue (docs/rule-catalogue.md published)
+    data_docs_url: str = ""  # where var/data_docs is served; the day's index is <url>/<day>/index.html
+    range_daily_digests: bool = False  # a range run (backfill, make audit) mails each day too
 
     @property
     def quarantine_dir(self) -> Path:
@@ -68,4 +83,60 @@ class Settings:
             send_all_clear=env.get("AUDIT_SEND_ALL_CLEAR", "true").lower() not in ("0", "false", "no"),
             rule_batch_lines=int(env.get("AUDIT_RULE_BATCH_LINES", 200_000)),
             rule_tasks=int(env.get("AUDIT_RULE_TASKS", 2)),
+            delivery_days=parse_weekdays(env.get("AUDIT_DELIVERY_DAYS", "mon-fri")),
+            holidays=parse_holidays(env.get("AUDIT_HOLIDAYS", "")),
+            low_volume_ratio=float(env.get("AUDIT_LOW_VOLUME_RATIO", 0.5)),
+            volume_window=int(env.get("AUDIT_VOLUME_WINDOW", 20)),
+            email_detail=_choice("AUDIT_EMAIL_DETAIL", env.get("AUDIT_EMAIL_DETAIL", "worklist"),
+                                 ("worklist", "summary")),
+            digest_max_claims=int(env.get("AUDIT_DIGEST_MAX_CLAIMS", 15)),
+            finding_url_pattern=_finding_pattern(env.get("AUDIT_FINDING_URL_PATTERN", "")),
+            rule_catalogue_url=env.get("AUDIT_RULE_CATALOGUE_URL", ""),
+            data_docs_url=env.get("AUDIT_DATA_DOCS_URL", "").rstrip("/"),
+            range_daily_digests=env.get("AUDIT_RANGE_DAILY_DIGESTS", "false").lower() in ("1", "true", "yes"),
         )
+
+
+DEFAULT_FINDING_URL_PATTERN = "{base_url}/claims-audit/findings/{finding_id}"
+
+
+def _finding_pattern(value: str) -> str:
+    """Empty: the findings view's default route; ``none``: no link to findings."""
+    value = value.strip()
+    if value.lower() == "none":
+        return ""
+    return value or DEFAULT_FINDING_URL_PATTERN
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
+    value = value.strip().lower()
+    if value not in allowed:
+        raise ValueError(f"{name}={value!r}: expected one of {', '.join(allowed)}")
+    return value
+
+
+def parse_weekdays(text: str) -> frozenset[int]:
+    """``mon-fri``, ``mon,wed,fri``, ``mon-sat`` or ``none`` -> weekday numbers (0 = Monday)."""
+    text = text.strip().lower()
+    if text in ("", "none"):
+        return frozenset()
+    days: set[int] = set()
+    for part in text.split(","):
+        ends = [p.strip()[:3] for p in part.split("-")]
+        if any(e not in WEEKDAYS for e in ends) or len(ends) > 2:
+            raise ValueError(f"AUDIT_DELIVERY_DAYS: cannot read {part!r} (use e.g. mon-fri or mon,wed,fri)")
+        a, b = WEEKDAYS.index(ends[0]), WEEKDAYS.index(ends[-1])
+        days.update(range(a, b + 1) if a <= b else [*range(a, 7), *range(0, b + 1)])
+    return frozenset(days)
+
+
+def parse_holidays(text: str) -> frozenset[date]:
+    """Comma/space separated ISO dates, or the path of a file of them (one a line, # comments)."""
+    text = text.strip()
+    if text and "\n" not in text and Path(text).is_file():
+        text = Path(text).read_text()
+    items = [w for line in text.splitlines() for w in line.split("#")[0].replace(",", " ").split()]
+    return frozenset(date.fromisoformat(w) for w in items)

@@ -1,30 +1,42 @@
-"""The digest's CSV attachment: one row per finding of the day."""
+"""The digest's CSV attachment: the whole open worklist, one row per open finding.
+
+The columns are a contract (billing staff sort and filter them in spreadsheets): add at the end,
+never rename or reorder.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 
-from claimaudit.store.findings import FindingView
+from claimaudit.report.worklist import WorkItem
 
-CSV_COLUMNS = ("claim_id", "line_number", "rule_id", "severity", "date_of_service", "procedure_code", "modifiers",
-               "message", "status", "new", "source_file")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+CSV_COLUMNS = ("finding_id", "status", "first_seen", "days_open", "claim_id", "line", "date_of_service", "code",
+               "modifiers", "payer_class", "charge", "rule_id", "title", "severity", "message", "fix")
+# Spreadsheets run cells starting with these as formulas; values from files must stay text.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "|", "%")
 
 
 def _cell(value) -> str:
     text = "" if value is None else str(value)
-    # Spreadsheets run cells starting with = + - @ as formulas; values from files must stay text.
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
-def findings_csv(findings: list[FindingView]) -> str:
+def _money(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}"
+
+
+def worklist_csv(items: list[WorkItem], catalogue: dict[str, dict] | None) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
-    for f in findings:
-        writer.writerow([_cell(v) for v in (
-            f.claim_id, f.line_number, f.rule_id, f.severity,
-            f.date_of_service.isoformat() if f.date_of_service else "", f.procedure_code, f.modifiers, f.message,
-            f.status, "yes" if f.is_new else "no", f.source_file)])
+    for i in items:
+        rule = (catalogue or {}).get(i.rule_id) or {}
+        # Numbers we format ourselves stay numbers; every text cell passes through _cell.
+        writer.writerow([
+            i.finding_id, "open", i.first_seen.isoformat(), i.days_open, _cell(i.claim_id),
+            "" if i.line_number is None else i.line_number,
+            i.date_of_service.isoformat() if i.date_of_service else "", _cell(i.procedure_code),
+            _cell(i.modifiers), _cell(i.payer_class), _money(i.charge), _cell(i.rule_id),
+            _cell(rule.get("title", "")), _cell(i.severity), _cell(i.message), _cell(i.fix or rule.get("fix", ""))])
     return out.getvalue()

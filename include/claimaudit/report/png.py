@@ -51,11 +51,16 @@ _DIGITS = {
     "4": ("101", "101", "111", "001", "001"), "5": ("111", "100", "111", "001", "111"),
     "6": ("111", "100", "111", "101", "111"), "7": ("111", "001", "010", "010", "010"),
     "8": ("111", "101", "111", "101", "111"), "9": ("111", "101", "111", "001", "111"),
+    "-": ("000", "000", "111", "000", "000"), " ": ("000", "000", "000", "000", "000"),
 }
 
 
-def draw_number(canvas: Canvas, x: int, y: int, value: int, color: RGB, scale: int = 2) -> int:
-    """Draw ``value`` with its top-left corner at (x, y); returns the width drawn."""
+def text_width(text: str, scale: int = 2) -> int:
+    return len(text) * 4 * scale - scale
+
+
+def draw_number(canvas: Canvas, x: int, y: int, value: int | str, color: RGB, scale: int = 2) -> int:
+    """Draw ``value`` (digits, '-' and ' ') with its top-left corner at (x, y); returns the width drawn."""
     cx = x
     for ch in str(value):
         for ry, bits in enumerate(_DIGITS[ch]):

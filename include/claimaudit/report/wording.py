@@ -2,36 +2,42 @@
 
 from __future__ import annotations
 
-from claimaudit.store.findings import DaySummary, FindingView
-
-LIST_LIMIT = 200  # rows per section in the body; the CSV attachment has every finding of the day
+from datetime import date
 
 
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+def plural(n: int, word: str, words: str | None = None) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {words or word + 's'}"
 
 
-def subject(summary: DaySummary) -> str:
-    """``77386 audit 2025-06-03: 4 errors, 2 warnings, 1 file rejected`` or ``...: all clear``."""
-    parts = []
-    if summary.findings:
-        parts += [plural(summary.errors, "error"), plural(summary.warnings, "warning")]
-    if summary.rejected_files:
-        parts.append(f"{plural(len(summary.rejected_files), 'file')} rejected")
-    return f"77386 audit {summary.audit_date.isoformat()}: {', '.join(parts) if parts else 'all clear'}"
+def money(value: float | None) -> str:
+    return "charge unknown" if value is None else f"${value:,.2f}"
 
 
-def code_with_modifiers(f: FindingView) -> str:
-    mods = "-".join(m for m in f.modifiers.split(",") if m)
-    return f"{f.procedure_code}-{mods}" if mods else f.procedure_code
+def day_label(day: date) -> str:
+    return f"{day:%a} {day.isoformat()}"
 
 
-def line_label(f: FindingView) -> str:
-    return "claim" if f.line_number is None else str(f.line_number)
+def dos_label(first: date | None, last: date | None) -> str:
+    if first is None:
+        return "no date of service"
+    return f"DOS {first.isoformat()}" + (f"..{last.isoformat()}" if last and last != first else "")
+
+
+def code_with_modifiers(code: str, modifiers: str) -> str:
+    mods = "-".join(m for m in modifiers.split(",") if m)
+    return f"{code}-{mods}" if mods else code
+
+
+def line_label(line_number: int | None) -> str:
+    return "whole claim" if line_number is None else f"line {line_number}"
+
+
+def days_open_label(days: int) -> str:
+    return "new today" if days == 0 else f"open {plural(days, 'day')}"
 
 
 def rule_text(rule_id: str, message: str, catalogue: dict | None) -> tuple[str, str]:
-    """(title, how to fix) of a rule: the catalogue's words when given, else the finding's message."""
+    """(title, how to fix) of a rule: the suites' metadata when given, else the finding's message."""
     entry = (catalogue or {}).get(rule_id) or {}
     title = str(entry.get("title") or entry.get("description") or message or rule_id)
     fix = str(entry.get("fix") or (message if title != message else ""))

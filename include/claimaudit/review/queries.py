@@ -13,6 +13,7 @@ from datetime import date, datetime, timezone
 
 from sqlalchemy import Connection, and_, case, exists, func, select
 
+from claimaudit.rules.fix_text import split_fix
 from claimaudit.review.triage import OPEN, REVIEW_STATUSES, ReviewAction, review_history
 from claimaudit.store import schema as t
 
@@ -172,7 +173,8 @@ class FindingDetail:
     claim_id: str
     claim_key: str
     line_number: int | None
-    message: str
+    message: str  # what is wrong
+    fix: str  # the fix chosen for this claim ("" when the stored message has none)
     source_file: str
     interchange_control: str
     payer_class: str
@@ -228,7 +230,8 @@ def finding_detail(conn: Connection, finding_id: str) -> FindingDetail | None:
     first_seen = min((_utc(r.first_seen_at) for r in rows if r.first_seen_at), default=None)
     return FindingDetail(
         finding_id=finding_id, rule_id=last.rule_id, severity=last.severity, claim_id=last.claim_id,
-        claim_key=last.claim_key, line_number=last.line_number, message=last.message, source_file=last.source_file,
+        claim_key=last.claim_key, line_number=last.line_number, message=split_fix(last.message)[0],
+        fix=split_fix(last.message)[1], source_file=last.source_file,
         interchange_control=last.interchange_control, payer_class=last.payer_class, billing_npi=last.billing_npi,
         first_seen_at=first_seen, audit_status=last.status,
         review_status=conn.scalar(select(t.finding_review_state.c.status)

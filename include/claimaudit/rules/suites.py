@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from claimaudit.rules.fix_text import with_fix
 from claimaudit.rules.reference import REFERENCE_SUBDIR
 
 RULE_META_KEYS = ("rule_id", "severity", "scope", "effective_from", "effective_to", "citation", "title",
@@ -105,7 +106,7 @@ def _same(value, want) -> bool:
 
 def finding_message(meta: dict, row: dict) -> str:
     """What a finding says: the rule's message and the fix for this claim."""
-    return f"{meta['message']} Fix: {choose_fix(meta, row)}"
+    return with_fix(meta["message"], choose_fix(meta, row))
 
 
 def load_suite(path: Path, *, check_with_gx: bool = True) -> Suite:
