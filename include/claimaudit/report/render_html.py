@@ -6,6 +6,7 @@ from __future__ import annotations
 from html import escape
 
 from claimaudit.report.wording import LIST_LIMIT, code_with_modifiers, line_label, one_line, plural, rule_text
+from claimaudit.ncci.runinfo import digest_line as ncci_digest_line
 from claimaudit.store.findings import DaySummary, FindingView
 
 SEVERITY_STYLE = {"error": "background:#c0392b;color:#fff", "warning": "background:#e69f00;color:#000"}
@@ -61,6 +62,9 @@ def render_html(summary: DaySummary, subject: str, *, catalogue: dict | None, ru
                      f"{esc(plural(run.files, 'file'))}, {esc(plural(run.claims, 'claim'))}, "
                      f"{esc(plural(run.lines, 'service line'))}. Ruleset <code>{esc(run.ruleset_version)}</code>, "
                      f"run <code>{esc(run.run_id)}</code>.</p>")
+        ncci = ncci_digest_line(run.ncci_unchecked_lines, run.ncci_unchecked)  # issue 13: never a silent pass
+        if ncci:
+            parts.append(f'<p style="margin:0 0 12px;color:#b57a00"><b>{esc(ncci)}</b></p>')
     if run_url:
         parts.append(f'<p style="margin:0 0 12px"><a href="{escape(run_url, quote=True)}">Open this run in '
                      f"Airflow</a></p>")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from claimaudit.report.wording import LIST_LIMIT, code_with_modifiers, one_line, plural, rule_text
+from claimaudit.ncci.runinfo import digest_line as ncci_digest_line
 from claimaudit.store.findings import DaySummary, FindingView
 
 
@@ -33,6 +34,9 @@ def render_text(summary: DaySummary, subject: str, *, catalogue: dict | None, ru
         out.append(f"Audited {s.audit_date.isoformat()}: {plural(run.files, 'file')}, {plural(run.claims, 'claim')}, "
                    f"{plural(run.lines, 'service line')}. Ruleset {one_line(run.ruleset_version)}, "
                    f"run {one_line(run.run_id)}.")
+        ncci = ncci_digest_line(run.ncci_unchecked_lines, run.ncci_unchecked)  # issue 13: never a silent pass
+        if ncci:
+            out.append(ncci)
     out.append(f"New today: {s.new_count}. Found again: {s.repeat_count}. "
                f"Still open from earlier days: {len(s.still_open)}. Resolved by today's claims: {len(s.resolved)}.")
     if run_url:

@@ -168,6 +168,11 @@ audit_run = Table(
     Column("finished_at", DateTime(timezone=True)),
     Column("duration_s", Float),
     Column("email_sent_at", DateTime(timezone=True)),
+    # NCCI edit sets (issue 13, migration 0003): labels of the versions the run used, and the
+    # audited lines no edit set covered ("unchecked" is not "passed"): total and JSON by quarter.
+    Column("ncci_edit_sets", Text),
+    Column("ncci_unchecked_lines", Integer),
+    Column("ncci_unchecked", Text),
 )
 
 # One row per finding per audited day: a day's rerun replaces exactly its own rows, and the same
@@ -196,6 +201,7 @@ audit_finding = Table(
     Column("status", String(10), nullable=False),  # open | resolved
     Column("claim_key", String(40), nullable=False),
     Column("resolved_at", DateTime(timezone=True)),
+    Column("ncci_edit_set", Text),  # NCCI edit-set version(s) a NCCI-* finding used (migration 0003)
     PrimaryKeyConstraint("audit_date", "finding_id", name="pk_audit_finding"),
 )
 Index("ix_finding_id", audit_finding.c.finding_id)
@@ -207,6 +213,10 @@ FINDING_CONTRACT_COLUMNS = (
     "date_of_service", "procedure_code", "modifiers", "message", "source_file", "interchange_control",
     "billing_npi", "payer_class", "ruleset_version", "first_seen_at", "status",
 )
+
+# The NCCI edit-set tables (issue 13) live with their importer; imported here so that
+# ``metadata`` (create_all, the migration check) holds every table of the report store.
+from claimaudit.ncci import tables as _ncci_tables  # noqa: E402,F401
 
 __all__ = [
     "metadata", "ingested_file", "interchange", "claim", "service_line", "diagnosis", "rejection",
