@@ -28,7 +28,8 @@ def test_suites_cover_the_shared_catalogue_exactly():
     text = CATALOGUE_MD.read_text()
     rows = dict(re.findall(r"^\| ((?:R77|DQ-)[A-Z0-9-]+) \| (error|warning) \|", text, re.M))
     catalogue = rule_catalogue(EXPECTATIONS_DIR)
-    assert {k: v["severity"] for k, v in catalogue.items()} == rows
+    # NCCI-* rules check the CMS edit sets imported into the report DB (issue 13), not catalogue rows.
+    assert {k: v["severity"] for k, v in catalogue.items() if not k.startswith("NCCI-")} == rows
 
 
 @pytest.mark.parametrize("rule_id", fixture_ids())
@@ -42,7 +43,8 @@ def test_trigger_yields_exactly_its_findings(rule_id, tmp_path):
     catalogue = rule_catalogue(EXPECTATIONS_DIR)[rule_id]
     for f in result.findings:
         assert f["severity"] == catalogue["severity"]
-        assert f["message"] == catalogue["message"]
+        assert f["message"] == catalogue["message"] or (  # NCCI-*: the message names the pair or limit
+            rule_id.startswith("NCCI-") and f["message"].startswith(catalogue["message"] + " "))
 
 
 @pytest.mark.parametrize("rule_id", fixture_ids())

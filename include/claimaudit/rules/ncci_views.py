@@ -112,7 +112,7 @@ def add_ncci_columns(engine: Engine, lines: pd.DataFrame, day: date) -> tuple[pd
     info["edit_sets"] = [u for u in used if u]
     unchecked = today & ~(cols["ncci_ptp_checked"] & cols["ncci_mue_checked"])
     if unchecked.any():
-        q = quarter[unchecked].map(lambda v: display_quarter(v) if v else NO_DOS)
+        q = quarter[unchecked].map(lambda v: display_quarter(v) if isinstance(v, str) else NO_DOS)
         info["unchecked"] = {k: int(v) for k, v in q.value_counts().sort_index().items()}
     out = pd.concat([lines, pd.DataFrame(cols, index=lines.index)], axis=1)
     return out, info
@@ -153,7 +153,8 @@ def _ptp(conn, c: pd.DataFrame, labels: dict, cols: dict) -> None:
             continue
         rows = hit["row_2"].to_numpy()
         cols[clear][rows] = False
-        text = [f"Pair {a} (column one) / {b} (column two), modifier indicator {indicator}, "
+        why = "no modifier bypasses it" if indicator == 0 else "no NCCI-associated modifier on this line"
+        text = [f"Pair {a} (column one) / {b} (column two), modifier indicator {indicator} ({why}), "
                 f"NCCI {labels.get(s, '')}." for a, b, s in zip(hit["code_1"], hit["code_2"], hit["ptp_id"])]
         cols[detail] = np.where(cols[clear], cols[detail], _join_details(rows, text, n))
 
