@@ -129,6 +129,10 @@ def test_lines_no_edit_set_covers_are_unchecked_on_the_run_and_in_the_digest(eng
     result = run_rules(engine, DAY, EXPECTATIONS_DIR)
     assert ncci(result.findings) == {}  # the Q1 pair is not passed: it is unchecked
     assert result.ncci["unchecked"] == {"2025-Q1": 2}
+    # Only one table of a quarter loaded: the line is unchecked, and the run says which table is missing.
+    import_sets(engine, tmp_path / "q1", hospital_ptp=PTP_ROWS, version="v310r0")
+    assert run_rules(engine, DAY, EXPECTATIONS_DIR).ncci["unchecked"] == {"2025-Q1 MUE hospital": 2}
+    # The digest below reports the run written before that import.
     stats = {"files": 1, "claims": 1, "lines": 3, "rejections": 0, **run_columns(result.ncci)}
     replace_day(engine, audit_date=DAY, run_id="r1", ruleset_version=result.ruleset_version,
                 findings=result.findings, stats=stats, started_at=datetime.now(timezone.utc))

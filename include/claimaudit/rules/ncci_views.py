@@ -112,8 +112,13 @@ def add_ncci_columns(engine: Engine, lines: pd.DataFrame, day: date) -> tuple[pd
     info["edit_sets"] = [u for u in used if u]
     unchecked = today & ~(cols["ncci_ptp_checked"] & cols["ncci_mue_checked"])
     if unchecked.any():
-        q = quarter[unchecked].map(lambda v: display_quarter(v) if isinstance(v, str) else NO_DOS)
-        info["unchecked"] = {k: int(v) for k, v in q.value_counts().sort_index().items()}
+        # "2025-Q2" when nothing covers the line; "2025-Q2 MUE hospital" when only that table is missing.
+        ptp_ok, mue_ok = cols["ncci_ptp_checked"][unchecked], cols["ncci_mue_checked"][unchecked]
+        missing = np.where(ptp_ok, " MUE ", np.where(mue_ok, " PTP ", ""))
+        tables = np.where(ptp_ok | mue_ok, table[unchecked], "")
+        q = [(display_quarter(v) if isinstance(v, str) else NO_DOS) + (m + t if t else "")
+             for v, m, t in zip(quarter[unchecked], missing, tables)]
+        info["unchecked"] = {k: int(v) for k, v in pd.Series(q).value_counts().sort_index().items()}
     out = pd.concat([lines, pd.DataFrame(cols, index=lines.index)], axis=1)
     return out, info
 
