@@ -484,7 +484,7 @@ def _print_audit(a: dict) -> None:
           f"parse {a['parse_s']:.1f} s, load {a['load_s']:.1f} s, plan {a['plan_s']:.1f} s, "
           f"rules {a['rules_s']:.1f} s on {a['workers']} workers (summed over parts: load rules "
           f"{st.get('load_rules', 0):.1f}, read {st.get('read_history', 0):.1f}, views {st.get('views', 0):.1f}, "
-          f"gx init {st.get('gx_context', 0):.1f}, suites {st.get('suites', 0):.1f}, "
+          f"ncci {st.get('ncci', 0):.1f}, gx init {st.get('gx_context', 0):.1f}, suites {st.get('suites', 0):.1f}, "
           f"data docs {st.get('data_docs', 0):.1f}), findings write {a['findings_s']:.1f} s, "
           f"email {a['email_s']:.1f} s | total {a['total_s']:.1f} s, {a['lines_per_s']:.0f} lines/s, "
           f"peak RSS {a['rss_mib']:.0f} MiB, all processes together (largest single process: parse "

@@ -45,7 +45,7 @@ def _pg_url():
 def bench(kind: str, paths: list[Path], work: Path) -> dict:
     from sqlalchemy import func, select
 
-    from claimaudit.ncci.importer import read_files, write_plans
+    from claimaudit.ncci.importer import import_ncci, read_files, write_plans
     from claimaudit.ncci.tables import ncci_ptp
     from claimaudit.store.db import engine_for, ensure_schema
 
@@ -65,7 +65,7 @@ def bench(kind: str, paths: list[Path], work: Path) -> dict:
         t1 = time.perf_counter()
         write_plans(engine, plans)
         t2 = time.perf_counter()
-        again = write_plans(engine, read_files(paths))
+        again = import_ncci(engine, paths)
         t3 = time.perf_counter()
         with engine.connect() as conn:
             rows = conn.execute(select(func.count()).select_from(ncci_ptp)).scalar_one()

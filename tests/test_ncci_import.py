@@ -65,7 +65,9 @@ def test_a_quarter_imports_once_and_a_new_quarter_adds_a_version(engine, tmp_pat
     assert again.added == [] and len(again.unchanged) == 2
     assert counts(engine) == (2, 5, 3)
 
-    import_ncci(engine, ptp_zips(tmp_path / "q3", version="v312r0"))  # 31.2 = 2025 Q3
+    # The loaded files again beside a new quarter's (31.2 = 2025 Q3): only the new quarter is added.
+    mixed = import_ncci(engine, paths + ptp_zips(tmp_path / "q3", version="v312r0"))
+    assert [a["label"][:24] for a in mixed.added] == ["PTP practitioner 2025-Q3"] and len(mixed.unchanged) == 2
     assert counts(engine) == (3, 10, 3)
     with engine.connect() as conn:
         quarters = sorted(conn.execute(select(ncci_edit_set.c.quarter)).scalars())
