@@ -7,7 +7,8 @@ DEMO_FROM ?= 2025-06-02
 DEMO_TO ?= 2025-06-13
 PYTEST_ARGS ?=
 
-.PHONY: demo audit backfill test bootstrap bench bench-parser resend catalogue postgres clean airflow airflow-stop
+.PHONY: demo audit backfill test bootstrap bench bench-parser resend catalogue postgres clean airflow airflow-stop \
+	import-ncci
 
 bootstrap:
 	@bash scripts/bootstrap.sh
@@ -30,6 +31,11 @@ backfill: bootstrap
 resend: bootstrap
 	@test -n "$(DATE)" || { echo "usage: make resend DATE=YYYY-MM-DD"; exit 2; }
 	@$(ENV) python scripts/resend_digest.py --date $(DATE)
+
+## Import a quarter's CMS NCCI edit files (zips or folders) into the report DB: make import-ncci PATHS="dl/*.zip"
+import-ncci: bootstrap
+	@test -n "$(PATHS)" || { echo "usage: make import-ncci PATHS='ccipra-v312r0-f1.zip ... MUE.zip' [QUARTER=2025Q3]"; exit 2; }
+	@$(ENV) claimaudit reference import-ncci $(PATHS) $(if $(QUARTER),--quarter $(QUARTER),)
 
 ## Start the local PostgreSQL cluster if it is down (tests use 127.0.0.1:5432, database test).
 postgres:

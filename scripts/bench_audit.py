@@ -4,7 +4,7 @@
     python scripts/bench_audit.py [--db sqlite,postgresql] [--history 100000,300000,1000000]
                                   [--day-lines 50000] [--oneshot-lines 1000000] [--workers 2]
                                   [--batch-lines N] [--skip-days] [--skip-flat] [--skip-oneshot]
-                                  [--full-history] [--work var/bench] [--json FILE]
+                                  [--full-history] [--work var/bench] [--json FILE] [--ncci DIR]
 
 Data: claimaudit.samples.generator writes business days of about ``--day-lines`` service lines
 each (patients_per_day = day_lines / 2), from 2025-06-02, as many days as the largest history
@@ -28,6 +28,9 @@ Scenarios, per database:
   single inbox day and audited in a fresh report DB (a month onboarded at once).
 
 PostgreSQL: a scratch database on 127.0.0.1:5432 is created with psycopg and dropped afterwards.
+--ncci DIR (issue 13): every fresh report DB first imports the NCCI edit-set zips in DIR (the
+synthetic full-size quarter of scripts/ncci_synthetic.py), so NCCI-PTP/NCCI-MUE check the day;
+compare with a run without it. Target: <= 10 % more time for the 50k-line day.
 Targets (issue 8): day of 50k lines against 1M history <= 60 s, one-shot 1M <= 120 s, peak RSS
 <= 2 GiB.
 """
@@ -281,6 +284,7 @@ def _audit_steps(pipeline, cfg: dict, s, day: date, started: datetime, total0: f
         "findings": sum(r["findings"] for r in rules), "parse_s": parse_s, "load_s": load_s, "plan_s": plan_s,
         "rules_s": rules_s, "rule_stages": stages, "findings_s": findings_s, "email_s": email_s, "total_s": total_s,
         "lines_per_s": loaded["day_lines"] / total_s if total_s else 0.0, "rss_by_step": peaks,
+        "ncci_unchecked": sum(sum(r.get("ncci", {}).get("unchecked", {}).values()) for r in rules),
     }
 
 
@@ -349,6 +353,7 @@ class Database:
                 conn.execute(f'DROP DATABASE IF EXISTS "{self.name}"')
                 conn.execute(f'CREATE DATABASE "{self.name}"')
             self.url = f"postgresql+psycopg://{user}@{PG_HOST}:{PG_PORT}/{self.name}"
+        _load_ncci(self.url)
 
     def size_mib(self) -> float:
         if self.kind == "sqlite":
@@ -365,7 +370,25 @@ class Database:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-RUN_OPTIONS = {"workers": 2, "batch_lines": None}  # set from the command line
+RUN_OPTIONS = {"workers": 2, "batch_lines": None, "ncci": []}  # set from the command line
+
+
+def _load_ncci(url: str) -> None:
+    """--ncci: import the edit sets into the fresh report DB before anything is audited (issue 13)."""
+    if not RUN_OPTIONS.get("ncci"):
+        return
+    from claimaudit.ncci.importer import import_ncci
+    from claimaudit.store.db import engine_for, ensure_schema
+
+    engine = engine_for(url)
+    try:
+        ensure_schema(engine)
+        t0 = time.perf_counter()
+        report = import_ncci(engine, RUN_OPTIONS["ncci"])
+        print(f"  NCCI edit sets imported in {time.perf_counter() - t0:.1f} s: "
+              f"{', '.join(a['label'] for a in report.added)}", flush=True)
+    finally:
+        engine.dispose()
 
 
 def _cfg(inbox: Path, db: Database) -> dict:
@@ -457,11 +480,11 @@ def _print_audit(a: dict) -> None:
     rss = a["rss_by_step"]
     print(f"  [{a['db']}] {a['scenario']}: day {a['day']} {a['lines']} lines ({a['files']} files), history slice "
           f"{a['history_rows']} rows in {a['parts']} part(s) over {a['batches']} rule task(s), "
-          f"{a['findings']} findings | "
+          f"{a['findings']} findings, {a.get('ncci_unchecked', 0)} lines NCCI-unchecked | "
           f"parse {a['parse_s']:.1f} s, load {a['load_s']:.1f} s, plan {a['plan_s']:.1f} s, "
           f"rules {a['rules_s']:.1f} s on {a['workers']} workers (summed over parts: load rules "
           f"{st.get('load_rules', 0):.1f}, read {st.get('read_history', 0):.1f}, views {st.get('views', 0):.1f}, "
-          f"gx init {st.get('gx_context', 0):.1f}, suites {st.get('suites', 0):.1f}, "
+          f"ncci {st.get('ncci', 0):.1f}, gx init {st.get('gx_context', 0):.1f}, suites {st.get('suites', 0):.1f}, "
           f"data docs {st.get('data_docs', 0):.1f}), findings write {a['findings_s']:.1f} s, "
           f"email {a['email_s']:.1f} s | total {a['total_s']:.1f} s, {a['lines_per_s']:.0f} lines/s, "
           f"peak RSS {a['rss_mib']:.0f} MiB, all processes together (largest single process: parse "
@@ -524,7 +547,11 @@ def main() -> int:
                                                      "AUDIT_RULE_TASKS is --workers")
     ap.add_argument("--work", type=Path, default=ROOT / "var" / "bench")
     ap.add_argument("--json", type=Path, help="also write every measurement to this file")
+    ap.add_argument("--ncci", type=Path, help="folder of NCCI edit-set zips imported into every fresh report DB "
+                                              "(scripts/ncci_synthetic.py writes a full-size synthetic quarter)")
     args = ap.parse_args()
+    if args.ncci:
+        RUN_OPTIONS["ncci"] = [str(p) for p in sorted(args.ncci.glob("*.zip"))]
 
     RUN_OPTIONS.update(workers=args.workers, batch_lines=args.batch_lines)
     kinds = [k.strip() for k in args.db.split(",") if k.strip()]

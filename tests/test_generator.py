@@ -209,7 +209,9 @@ def test_every_suite_rule_has_a_plant(demo):
     from claimaudit.rules.catalogue import rule_catalogue
 
     _, manifest = demo
-    assert set(rule_catalogue(ROOT / "expectations")) == {p["rule_id"] for p in manifest.planted}
+    # NCCI-* rules need an imported CMS edit set, which the demo extracts do not plant (issue 13).
+    shipped = {r for r in rule_catalogue(ROOT / "expectations") if not r.startswith("NCCI-")}
+    assert shipped == {p["rule_id"] for p in manifest.planted}
 
 
 def test_planted_findings_point_at_real_lines_of_that_days_files(demo, scanned):

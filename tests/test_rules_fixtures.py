@@ -30,7 +30,8 @@ def test_suites_cover_the_shared_catalogue_exactly():
     text = CATALOGUE_MD.read_text()
     rows = dict(re.findall(r"^\| ((?:R77|DQ-)[A-Z0-9-]+) \| (error|warning) \|", text, re.M))
     catalogue = rule_catalogue(EXPECTATIONS_DIR)
-    assert {k: v["severity"] for k, v in catalogue.items()} == rows
+    # NCCI-* rules check the CMS edit sets imported into the report DB (issue 13), not catalogue rows.
+    assert {k: v["severity"] for k, v in catalogue.items() if not k.startswith("NCCI-")} == rows
 
 
 @pytest.mark.parametrize("case", fixture_cases())
@@ -47,7 +48,9 @@ def test_trigger_yields_exactly_its_findings(case, tmp_path):
     for f in result.findings:
         assert f["severity"] == catalogue["severity"]
         message, _, fix = f["message"].partition(" Fix: ")
-        assert message == catalogue["message"] and fix in fixes
+        assert message == catalogue["message"] or (  # NCCI-*: the message names the pair or limit
+            rule_id.startswith("NCCI-") and message.startswith(catalogue["message"] + " "))
+        assert fix in fixes
         if hasattr(spec, "FIX"):
             assert spec.FIX in fix, (spec.FIX, fix)
 

@@ -36,7 +36,7 @@ def test_findings_on_postgresql_and_sqlite_match_the_contract(db_url, tmp_path):
     assert result.lines_audited == 2
     assert len(result.ruleset_version) == 16
     assert {s.suite for s in result.suites} == {"line_rules", "day_rules", "course_rules", "data_integrity_lines",
-                                               "data_integrity_claims", "data_integrity_diagnoses"}
+                                               "data_integrity_claims", "data_integrity_diagnoses", "ncci_rules"}
     saved = json.loads((tmp_path / "docs" / "validation_results.json").read_text())
     assert any(not r["success"] for r in saved)
     assert list((tmp_path / "docs").glob("*.html"))

@@ -10,6 +10,9 @@
     claimaudit catalogue [--check]                           write docs/rule-catalogue.md
     claimaudit rekey-patients                                re-key the history's patient keys with the
                                                              secret in force (after rotating it)
+    claimaudit reference import-ncci PATH... [--quarter 2025Q2] [--table practitioner|hospital]
+                                                             import CMS NCCI PTP/MUE files (zips or folders)
+    claimaudit reference ncci-sets                           list the imported NCCI edit-set versions
 
 Running the audit through Airflow (what the nightly schedule does) is ``make audit``.
 """
@@ -59,6 +62,15 @@ def _main(argv: list[str] | None) -> int:
     c = sub.add_parser("catalogue", help="write the rule catalogue page from the suites' metadata")
     c.add_argument("--check", action="store_true", help="fail if docs/rule-catalogue.md is out of date")
     sub.add_parser("rekey-patients", help="re-key the history with the patient-key secret in force (rotation)")
+    # Reference data kept in the report DB (issue 13: CMS NCCI edit sets).
+    ref = sub.add_parser("reference", help="reference data in the report DB (CMS NCCI edit sets)")
+    ref_sub = ref.add_subparsers(dest="reference_command", required=True)
+    imp = ref_sub.add_parser("import-ncci", help="import CMS NCCI PTP/MUE files: zip archives, folders or table files")
+    imp.add_argument("paths", nargs="+", help="zip archives as CMS ships them, folders, or .txt/.csv/.xlsx tables")
+    imp.add_argument("--quarter", help="the quarter (2025Q2) when the file names do not say it")
+    imp.add_argument("--table", choices=("practitioner", "hospital"),
+                     help="practitioner (837P) or hospital outpatient (837I) when the files do not say it")
+    ref_sub.add_parser("ncci-sets", help="list the imported NCCI edit-set versions")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env()
@@ -105,6 +117,9 @@ def _main(argv: list[str] | None) -> int:
         print(f"report DB is at the latest schema: {settings.db_url}")
         return 0
 
+    if args.command == "reference":
+        return _reference(engine, args)
+
     from claimaudit.console import print_range_summary
 
     if args.command == "audit":
@@ -132,6 +147,33 @@ def _main(argv: list[str] | None) -> int:
         print_range_summary(engine, settings, args.start, args.end)
         return 0
     return 2
+
+
+def _reference(engine, args) -> int:
+    from claimaudit.ncci.importer import import_ncci
+    from claimaudit.ncci.layouts import LayoutError
+
+    if args.reference_command == "ncci-sets":
+        from sqlalchemy import select
+
+        from claimaudit.ncci.tables import ncci_edit_set as es
+
+        with engine.connect() as conn:
+            rows = conn.execute(select(es.c.edit_set_id, es.c.label, es.c.row_count, es.c.imported_at)
+                                .order_by(es.c.quarter, es.c.kind, es.c.table_kind, es.c.edit_set_id)).all()
+        for r in rows:
+            print(f"#{r.edit_set_id:<4} {r.label:<48} {r.row_count:>10,} rows  imported {r.imported_at}")
+        if not rows:
+            print("no NCCI edit sets imported: NCCI-PTP and NCCI-MUE lines are reported as unchecked")
+        return 0
+    try:
+        report = import_ncci(engine, args.paths, quarter=args.quarter, table_kind=args.table)
+    except LayoutError as exc:
+        print(f"refused, nothing imported (the edit sets already loaded stay in force): {exc}", file=sys.stderr)
+        return 1
+    for line in report.lines():
+        print(line)
+    return 0
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from datetime import date, datetime, timedelta, timezone
 from email.message import EmailMessage
 from pathlib import Path
 
+from claimaudit.ncci.runinfo import merge as ncci_merge, run_columns as ncci_run_columns
 from claimaudit.safe_text import escape, file_name, token_path
 from claimaudit.settings import Settings
 
@@ -299,6 +300,7 @@ def run_rules(audit_date: date | str, batch: dict | None = None, settings: Setti
     findings: list[dict] = []
     stages: dict[str, float] = {}
     version, lines_audited, history_rows = "", 0, 0
+    ncci_parts: list[dict] = []  # NCCI edit sets used, unchecked lines (issue 13)
     for i, part in enumerate(parts, start=1):
         # One part's views at a time: memory is bounded by the part, GX is imported once per task.
         result = _run(engine, day, s.expectations_dir, batch=part,
@@ -307,6 +309,7 @@ def run_rules(audit_date: date | str, batch: dict | None = None, settings: Setti
         version = result.ruleset_version
         lines_audited += result.lines_audited
         history_rows += result.history_rows
+        ncci_parts.append(result.ncci)
         for name, seconds in result.stages.items():
             stages[name] = round(stages.get(name, 0.0) + seconds, 3)
         del result
@@ -324,6 +327,7 @@ def run_rules(audit_date: date | str, batch: dict | None = None, settings: Setti
         "lines_audited": lines_audited,
         "history_rows": history_rows,
         "stages": stages,
+        "ncci": ncci_merge(ncci_parts),
     }
 
 
@@ -369,6 +373,8 @@ def write_findings(audit_date: date | str, run_id: str, rules: dict | list[dict]
         "rejections": int(loaded.get("rejections", loaded.get("rejected_parts", 0))),
         "ignored": int(loaded.get("ignored", 0)),
     }
+    runs = [rules] if isinstance(rules, dict) else list(rules)
+    stats.update(ncci_run_columns(ncci_merge([r.get("ncci") for r in runs])))  # NCCI (issue 13)
     engine = _engine(s)
     if record_change:
         from claimaudit.changes import append_csv, changes_csv_path, compare, snapshot_day

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from html import escape
 
+from claimaudit.ncci.runinfo import digest_line as ncci_digest_line
 from claimaudit.report.digest import Digest
 from claimaudit.report.wording import code_with_modifiers, day_label, days_open_label, dos_label, line_label, \
     money, one_line, plural
@@ -89,13 +90,17 @@ def _feed(d: Digest) -> str:
 
 def not_listed(d: Digest) -> str:
     """What the day holds that the worklist does not show: entries of the inbox that were not
-    audited (recorded with their reasons) and findings a reviewer suppressed."""
-    out = ""
-    if d.summary.run.ignored:
-        n = d.summary.run.ignored
+    audited (recorded with their reasons), findings a reviewer suppressed, and lines no NCCI edit
+    set covered ("unchecked" is not "passed")."""
+    out, run = "", d.summary.run
+    if run.ignored:
+        n = run.ignored
         out += f" Not audited: {n} inbox {'entry' if n == 1 else 'entries'} (hidden or temporary files, sub-folders)."
     if d.summary.suppressed:
         out += f" Suppressed by reviewers (not listed): {d.summary.suppressed}."
+    ncci = ncci_digest_line(run.ncci_unchecked_lines, run.ncci_unchecked)  # never a silent pass
+    if ncci:
+        out += f" {ncci}."
     return out
 
 

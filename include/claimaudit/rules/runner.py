@@ -25,6 +25,7 @@ from sqlalchemy import inspect, select
 from sqlalchemy.engine import Engine
 
 from claimaudit.rules.history import PatientBatch, read_history
+from claimaudit.rules.ncci_views import add_ncci_columns
 from claimaudit.rules.reference import in_effect, load_reference
 from claimaudit.rules.suites import Suite, finding_message, fix_columns, load_suites, ruleset_version, to_gx_suite
 from claimaudit.rules.views import FINDING_COLUMNS, AuditViews, build_views
@@ -59,6 +60,8 @@ class RuleRunResult:
     # history rows read: the benchmark's breakdown, also handy in logs.
     stages: dict[str, float] = field(default_factory=dict)
     history_rows: int = 0
+    # NCCI edit sets (issue 13): {"edit_sets": [labels used], "unchecked": {quarter: lines}}
+    ncci: dict = field(default_factory=dict)
 
 
 class _GX:
@@ -156,11 +159,14 @@ def _findings_from(result, frame: pd.DataFrame, index_columns: list[str]) -> lis
     keys = pd.DataFrame(unexpected)[index_columns].drop_duplicates()
     for col in index_columns:
         keys[col] = keys[col].astype(frame[col].dtype)
-    cols = list(dict.fromkeys(index_columns + list(FINDING_COLUMNS) + fix_columns(meta)))
+    # NCCI rules (issue 13): the row's own detail (pair or limit, edit set) completes the message.
+    detail, edit_set = meta.get("detail_column"), meta.get("edit_set_column")
+    cols = list(dict.fromkeys(index_columns + list(FINDING_COLUMNS) + fix_columns(meta)
+                              + [c for c in (detail, edit_set) if c]))
     rows = keys.merge(frame[cols].drop_duplicates(index_columns), on=index_columns, how="left")
     out = []
     for rec in rows.to_dict("records"):
-        out.append({
+        finding = {
             "rule_id": meta["rule_id"],
             "severity": meta["severity"],
             "claim_key": rec["claim_key"],
@@ -169,12 +175,16 @@ def _findings_from(result, frame: pd.DataFrame, index_columns: list[str]) -> lis
             "date_of_service": _py(rec["date_of_service"]),
             "procedure_code": rec["procedure_code"] or "",
             "modifiers": rec["modifiers"] or "",
-            "message": finding_message(meta, rec),
+            # NCCI rules: the row's own detail (the pair or limit, the edit set) completes the message.
+            "message": finding_message(meta, rec, detail=rec.get(detail) if detail else ""),
             "source_file": rec["source_file"],
             "interchange_control": rec["interchange_control"],
             "billing_npi": rec["billing_npi"],
             "payer_class": rec["payer_class"],
-        })
+        }
+        if edit_set:
+            finding["ncci_edit_set"] = rec.get(edit_set) or None
+        out.append(finding)
     return out
 
 
@@ -236,6 +246,9 @@ def run_rules(engine: Engine, audit_date: date, expectations_dir: Path, *,
     views: AuditViews = build_views(history, reference, audit_date)
     del history  # the views hold what the suites need; free the raw slice before validating
     stages["views"] = round(time.perf_counter() - t_views, 3)
+    t_ncci = time.perf_counter()
+    views.lines, ncci = add_ncci_columns(engine, views.lines, audit_date)  # NCCI edit sets (issue 13)
+    stages["ncci"] = round(time.perf_counter() - t_ncci, 3)
     lines_audited = int(views.lines["received_today"].sum())
     t_gx = time.perf_counter()
     gx = _gx()  # seconds on the first call in a process, then reused
@@ -287,7 +300,7 @@ def run_rules(engine: Engine, audit_date: date, expectations_dir: Path, *,
                                                      f["rule_id"]))
     stages["suites"] = round(time.perf_counter() - t_suites, 3)
     result = RuleRunResult(findings=ordered, ruleset_version=version, suites=runs, lines_audited=lines_audited,
-                           stages=stages, history_rows=history_rows)
+                           stages=stages, history_rows=history_rows, ncci=ncci)
     if data_docs_dir is not None:
         t_docs = time.perf_counter()
         _write_data_docs(gx, gx_results, Path(data_docs_dir), audit_date)

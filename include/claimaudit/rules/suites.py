@@ -104,9 +104,11 @@ def _same(value, want) -> bool:
     return value == want
 
 
-def finding_message(meta: dict, row: dict) -> str:
-    """What a finding says: the rule's message and the fix for this claim."""
-    return with_fix(meta["message"], choose_fix(meta, row))
+def finding_message(meta: dict, row: dict, detail: str = "") -> str:
+    """What a finding says: the rule's message (with the row's ``detail``, if any) and the fix
+    for this claim."""
+    what = f"{meta['message']} {detail}" if detail else meta["message"]
+    return with_fix(what, choose_fix(meta, row))
 
 
 def load_suite(path: Path, *, check_with_gx: bool = True) -> Suite:

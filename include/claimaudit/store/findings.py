@@ -59,6 +59,7 @@ def _finding_rows(findings: list[dict], audit_date: date, run_id: str, ruleset_v
             source_file=f.get("source_file") or "", interchange_control=f.get("interchange_control") or "",
             billing_npi=f.get("billing_npi") or "", payer_class=f.get("payer_class") or "",
             ruleset_version=ruleset_version, claim_key=f["claim_key"], status="open", resolved_at=None,
+            ncci_edit_set=f.get("ncci_edit_set"),  # NCCI edit-set version the finding used (issue 13)
         )
     return rows
 
@@ -111,6 +112,9 @@ def replace_day(engine: Engine, *, audit_date: date, run_id: str, ruleset_versio
             findings=len(rows), errors=errors, warnings=warnings, new_findings=new, resolved=resolved,
             started_at=started_at, finished_at=finished,
             duration_s=round((finished - started_at).total_seconds(), 3) if started_at else None,
+            # NCCI (issue 13): edit sets used and lines no edit set covered.
+            ncci_edit_sets=stats.get("ncci_edit_sets"), ncci_unchecked_lines=stats.get("ncci_unchecked_lines"),
+            ncci_unchecked=stats.get("ncci_unchecked"),
         ))
     return {"new": new, "still_open": still_open, "resolved": resolved, "errors": errors,
             "warnings": warnings, "findings": len(rows)}
@@ -203,6 +207,10 @@ class RunInfo:
     duration_s: float | None
     email_sent_at: datetime | None
     ignored: int = 0  # inbox entries not audited (listed in ignored_entry)
+    # NCCI (issue 13): audited lines no edit set covered, and by quarter (JSON); edit sets used.
+    ncci_unchecked_lines: int | None = None
+    ncci_unchecked: str | None = None
+    ncci_edit_sets: str | None = None
 
 
 @dataclass(frozen=True)

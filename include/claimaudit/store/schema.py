@@ -174,6 +174,11 @@ audit_run = Table(
     # but whose digest could not be written or sent still owes it, and a rerun delivers it.
     Column("delivered_at", DateTime(timezone=True)),
     Column("delivered_to", Text),  # "smtp:<recipients>", the .eml path, or "none: <why>"
+    # NCCI edit sets (issue 13, migration 0003): labels of the versions the run used, and the
+    # audited lines no edit set covered ("unchecked" is not "passed"): total and JSON by quarter.
+    Column("ncci_edit_sets", Text),
+    Column("ncci_unchecked_lines", Integer),
+    Column("ncci_unchecked", Text),
 )
 
 # Entries of a day's inbox folder that were not audited, and why (nothing is skipped silently).
@@ -212,6 +217,7 @@ audit_finding = Table(
     Column("status", String(10), nullable=False),  # open | resolved
     Column("claim_key", String(40), nullable=False),
     Column("resolved_at", DateTime(timezone=True)),
+    Column("ncci_edit_set", Text),  # NCCI edit-set version(s) a NCCI-* finding used (migration 0003)
     PrimaryKeyConstraint("audit_date", "finding_id", name="pk_audit_finding"),
 )
 Index("ix_finding_id", audit_finding.c.finding_id)
@@ -269,6 +275,10 @@ FINDING_CONTRACT_COLUMNS = (
     "date_of_service", "procedure_code", "modifiers", "message", "source_file", "interchange_control",
     "billing_npi", "payer_class", "ruleset_version", "first_seen_at", "status",
 )
+
+# The NCCI edit-set tables (issue 13) live with their importer; imported here so that
+# ``metadata`` (create_all, the migration check) holds every table of the report store.
+from claimaudit.ncci import tables as _ncci_tables  # noqa: E402,F401
 
 __all__ = [
     "metadata", "ingested_file", "interchange", "claim", "service_line", "diagnosis", "rejection",
