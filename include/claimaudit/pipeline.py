@@ -70,14 +70,17 @@ def discover_files(audit_date: date | str, settings: Settings | None = None) -> 
 
 def begin_day(audit_date: date | str, settings: Settings | None = None) -> list[str]:
     """Start a day's audit: drop what an interrupted earlier run staged, then list the files."""
+    from claimaudit import staging_store
+
     s = _settings(settings)
-    shutil.rmtree(s.staging_dir / _day(audit_date).isoformat(), ignore_errors=True)
+    staging_store.remove_tree(staging_store.join(s.staging_url, _day(audit_date).isoformat()))  # issue 18
     return discover_files(audit_date, s)
 
 
 def parse_file(path: str, audit_date: date | str, settings: Settings | None = None) -> dict:
     """Parse one received file into rows and stage them. A file with rejected parts is copied to
     quarantine; its sound transaction sets are still staged and audited."""
+    from claimaudit import staging_store
     from claimaudit.staging import write_json, write_parse_result
     from claimaudit.x12.parser import parse_bytes
 
@@ -100,12 +103,13 @@ def parse_file(path: str, audit_date: date | str, settings: Settings | None = No
         for r in result.rejections:
             log.warning("rejected: %s (copied to %s)", r.message(), quarantine_path)
     # Keyed by file name (unique in the day's folder): the same bytes may arrive under two names.
-    staged = s.staging_dir / day.isoformat() / "files" / f"{src.name}.pkl"
+    files_url = staging_store.join(s.staging_url, day.isoformat(), "files")  # issue 18: local or object store
+    staged = staging_store.join(files_url, f"{src.name}.pkl")
     write_parse_result(result, staged)
     summary = {
         "audit_date": day.isoformat(),
         "source_file": src.name,
-        "staged": str(staged),
+        "staged": staged,
         "size_bytes": len(data),
         "quarantine_path": quarantine_path,
         "claims": len(result.claims),
@@ -113,7 +117,7 @@ def parse_file(path: str, audit_date: date | str, settings: Settings | None = No
         "rejections": [r.message() for r in result.rejections],
         "seconds": round(time.perf_counter() - t0, 3),
     }
-    write_json(summary, staged.with_name(src.name + ".json"))  # the manifest load_history reads
+    write_json(summary, staging_store.join(files_url, f"{src.name}.json"))  # the manifest load_history reads
     log.info("parsed %s: %d claims, %d lines, %d rejection(s)", src.name, summary["claims"], summary["lines"],
              len(summary["rejections"]))
     return summary
@@ -123,10 +127,11 @@ def staged_files(audit_date: date | str, settings: Settings | None = None) -> li
     """The parse summaries staged for a day, in file-name order."""
     import json
 
-    folder = _settings(settings).staging_dir / _day(audit_date).isoformat() / "files"
-    if not folder.is_dir():
-        return []
-    items = [json.loads(p.read_text()) for p in folder.glob("*.json")]
+    from claimaudit import staging_store
+
+    # issue 18: listed through staging_store (a local folder or an object-store prefix).
+    folder = staging_store.join(_settings(settings).staging_url, _day(audit_date).isoformat(), "files")
+    items = [json.loads(staging_store.read_bytes(u)) for u in staging_store.list_names(folder, ".json")]
     return sorted(items, key=lambda item: item["source_file"])
 
 
@@ -151,17 +156,40 @@ def load_history(audit_date: date | str, settings: Settings | None = None) -> di
     parsed = staged_files(day, s)
     results, quarantine, sizes = [], {}, {}
     for item in parsed:
-        result = read_staged_rows(Path(item["staged"]))
+        result = read_staged_rows(item["staged"])
         results.append(result)
         if item.get("quarantine_path"):
             quarantine[result.file_sha256] = item["quarantine_path"]
         sizes[result.file_sha256] = item.get("size_bytes", 0)
     engine = _engine(s)
-    counts = load_results(engine, results, day, quarantine_paths=quarantine, file_sizes=sizes)
+    # issue 18: count everything read, keep only the radiation-oncology claims (unless AUDIT_KEEP_ALL_CLAIMS).
+    read_counts = {r.file_sha256: (len(r.claims), len(r.lines)) for r in results}
+    claims_read, lines_read = sum(len(r.claims) for r in results), sum(len(r.lines) for r in results)
+    if not s.keep_all_claims:
+        results = _keep_in_scope(engine, results, day, s)
+    counts = load_results(engine, results, day, quarantine_paths=quarantine, file_sizes=sizes,
+                          read_counts=read_counts)
     counts["files_received"] = len(parsed)
     counts["rejected_parts"] = sum(len(p["rejections"]) for p in parsed)
+    counts["claims_read"], counts["lines_read"] = claims_read, lines_read
     log.info("history for %s: %s", day, counts)
     return counts
+
+
+def _keep_in_scope(engine, results: list, day: date, s: Settings) -> list:
+    """issue 18: each file's rows cut to the claims with a radiation-oncology code (reference data),
+    plus replacements and voids of lineages the history already holds."""
+    from claimaudit.audit_scope import (correction_lineages, keep_claims, lineage_of, load_scope_codes,
+                                        scope_keys)
+    from claimaudit.store.history import known_lineages
+
+    codes = load_scope_codes(s.expectations_dir)
+    keys = [scope_keys(r.claims, r.lines, codes, day) for r in results]
+    wanted = set().union(*(correction_lineages(r.claims, k) for r, k in zip(results, keys)))
+    known = known_lineages(engine, wanted) if wanted else set()
+    # ...or of an in-scope version received the same day.
+    known |= wanted & {lineage_of(c) for r, k in zip(results, keys) for c in r.claims if c[0] in k}
+    return [keep_claims(r, k, known) for r, k in zip(results, keys)]
 
 
 def plan_rules(audit_date: date | str, settings: Settings | None = None) -> list[dict]:
@@ -197,6 +225,7 @@ def run_rules(audit_date: date | str, batch: dict | None = None, settings: Setti
     """Run every expectation suite over the audit views of one planned task's patients (all of the
     day's patients without ``batch``), part by part; stage the findings for write_findings."""
     from claimaudit.rules.history import PatientBatch
+    from claimaudit import staging_store
     from claimaudit.rules.runner import run_rules as _run
     from claimaudit.staging import write_object
 
@@ -222,12 +251,13 @@ def run_rules(audit_date: date | str, batch: dict | None = None, settings: Setti
         for name, seconds in result.stages.items():
             stages[name] = round(stages.get(name, 0.0) + seconds, 3)
         del result
-    staged = s.staging_dir / day.isoformat() / "findings" / f"batch-{number:03d}-of-{of:03d}.pkl"
+    staged = staging_store.join(s.staging_url, day.isoformat(), "findings",  # issue 18: local or object store
+                                f"batch-{number:03d}-of-{of:03d}.pkl")
     write_object(findings, staged)
     log.info("rules for %s batch %d/%d (%d part(s)): %d finding(s) over %d history lines, ruleset %s", day, number,
              of, len(parts), len(findings), history_rows, version)
     return {
-        "staged": str(staged),
+        "staged": staged,
         "batch": number,
         "batches": of,
         "parts": len(parts),
@@ -255,7 +285,7 @@ def _gather_rules(rules: dict | list[dict]) -> tuple[list[dict], str, int]:
         raise ValueError(f"rule batches ran different rulesets {sorted(versions)}; rerun the day")
     findings: list[dict] = []
     for run in sorted(runs, key=lambda r: r["batch"]):
-        findings.extend(read_object(Path(run["staged"])))
+        findings.extend(read_object(run["staged"]))
     # Batches hold disjoint patients: keep the runner's order over the whole day.
     findings.sort(key=lambda f: (f["claim_id"], f["claim_key"], f["line_number"] or 0, f["rule_id"]))
     return findings, versions.pop(), sum(int(r.get("lines_audited", 0)) for r in runs)
@@ -279,10 +309,15 @@ def write_findings(audit_date: date | str, run_id: str, rules: dict | list[dict]
         "lines": int(loaded.get("day_lines", lines_audited)),
         "rejections": int(loaded.get("rejections", loaded.get("rejected_parts", 0))),
     }
+    for name in ("claims_read", "lines_read"):  # issue 18: the whole extract as read
+        if name in loaded:
+            stats[name] = int(loaded[name])
     engine = _engine(s)
     summary = replace_day(engine, audit_date=day, run_id=run_id, ruleset_version=ruleset_version,
                           findings=findings, stats=stats, started_at=started_at)
-    shutil.rmtree(s.staging_dir / day.isoformat(), ignore_errors=True)
+    from claimaudit import staging_store
+
+    staging_store.remove_tree(staging_store.join(s.staging_url, day.isoformat()))  # issue 18
     log.info("findings for %s written: %s", day, summary)
     return summary
 

@@ -33,6 +33,11 @@ class Settings:
     # run_rules tasks a large day is shared out over: as many as workers can run side by side.
     # Each imports Great Expectations once and audits its parts one after the other.
     rule_tasks: int = 2
+    # issue 18: where steps stage their results ("" = <var_dir>/staging); an s3://, gs://... URL lets
+    # workers on several hosts share them without a shared file system.
+    staging_base: str = ""
+    # issue 18: False keeps only claims with a radiation-oncology code (reference data); True keeps all.
+    keep_all_claims: bool = False
 
     @property
     def quarantine_dir(self) -> Path:
@@ -45,6 +50,10 @@ class Settings:
     @property
     def staging_dir(self) -> Path:
         return self.var_dir / "staging"
+
+    @property
+    def staging_url(self) -> str:
+        return self.staging_base or str(self.staging_dir)
 
     @property
     def data_docs_dir(self) -> Path:
@@ -68,4 +77,6 @@ class Settings:
             send_all_clear=env.get("AUDIT_SEND_ALL_CLEAR", "true").lower() not in ("0", "false", "no"),
             rule_batch_lines=int(env.get("AUDIT_RULE_BATCH_LINES", 200_000)),
             rule_tasks=int(env.get("AUDIT_RULE_TASKS", 2)),
+            staging_base=env.get("AUDIT_STAGING_URL", "").strip(),
+            keep_all_claims=env.get("AUDIT_KEEP_ALL_CLAIMS", "false").lower() in ("1", "true", "yes"),
         )

@@ -10,11 +10,11 @@ Every write goes to a temporary name first, so a half-written file is never read
 from __future__ import annotations
 
 import json
-import os
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
+from claimaudit import staging_store
 from claimaudit.model import Claim, Diagnosis, Envelope, ParseResult, Rejection, ServiceLine, as_tuples, columns
 
 FORMAT = "parse-result/2"
@@ -22,11 +22,9 @@ _ROW_TYPES = {"envelopes": Envelope, "claims": Claim, "lines": ServiceLine, "dia
               "rejections": Rejection}
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+def _atomic_write(path: Path | str, data: bytes) -> None:
+    # issue 18: through staging_store, so ``path`` may be a local path or an object-store URL.
+    staging_store.write_bytes(str(path), data)
 
 
 def _atomic_pickle(obj, path: Path) -> None:
@@ -35,7 +33,7 @@ def _atomic_pickle(obj, path: Path) -> None:
 
 def write_json(obj, path: Path) -> None:
     """A step's small summary (the parse manifest load_history reads), sorted keys."""
-    _atomic_write(Path(path), json.dumps(obj, sort_keys=True).encode())
+    _atomic_write(path, json.dumps(obj, sort_keys=True).encode())
 
 
 def write_parse_result(result: ParseResult, path: Path) -> None:
@@ -44,7 +42,7 @@ def write_parse_result(result: ParseResult, path: Path) -> None:
         # The column names travel with the rows: a stage written before a model change fails loudly.
         names = columns(row_type)
         payload[name] = (names, as_tuples(getattr(result, name), names))
-    _atomic_pickle(payload, Path(path))
+    _atomic_pickle(payload, path)
 
 
 @dataclass
@@ -61,9 +59,8 @@ class StagedRows:
     rejections: list[Rejection]
 
 
-def _payload(path: Path) -> dict:
-    with open(path, "rb") as fh:
-        payload = pickle.load(fh)
+def _payload(path: Path | str) -> dict:
+    payload = pickle.loads(staging_store.read_bytes(str(path)))  # issue 18: local or object store
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"{path}: not a staged parse result of format {FORMAT}; rerun the day from its parse step")
     for name, row_type in _ROW_TYPES.items():
@@ -93,9 +90,8 @@ def read_parse_result(path: Path) -> ParseResult:
 
 def write_object(obj, path: Path) -> None:
     """A small staged result (findings of a rule batch) as one pickle."""
-    _atomic_pickle(obj, Path(path))
+    _atomic_pickle(obj, path)
 
 
-def read_object(path: Path):
-    with open(path, "rb") as fh:
-        return pickle.load(fh)
+def read_object(path: Path | str):
+    return pickle.loads(staging_store.read_bytes(str(path)))  # issue 18: local or object store

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from html import escape
 
+from claimaudit.report.wording import claims_read as _claims_read  # issue 18
 from claimaudit.report.wording import LIST_LIMIT, code_with_modifiers, line_label, one_line, plural, rule_text
 from claimaudit.store.findings import DaySummary, FindingView
 
@@ -58,7 +59,7 @@ def render_html(summary: DaySummary, subject: str, *, catalogue: dict | None, ru
     parts = [f'<h2 style="margin:0 0 4px">{esc(subject)}</h2>']
     if run is not None:
         parts.append(f'<p style="margin:0 0 12px;color:#555">Audited {esc(s.audit_date.isoformat())}: '
-                     f"{esc(plural(run.files, 'file'))}, {esc(plural(run.claims, 'claim'))}, "
+                     f"{esc(plural(run.files, 'file'))}, {esc(_claims_read(run))}, "
                      f"{esc(plural(run.lines, 'service line'))}. Ruleset <code>{esc(run.ruleset_version)}</code>, "
                      f"run <code>{esc(run.run_id)}</code>.</p>")
     if run_url:

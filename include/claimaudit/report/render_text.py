@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from claimaudit.report.wording import claims_read as _claims_read  # issue 18
 from claimaudit.report.wording import LIST_LIMIT, code_with_modifiers, one_line, plural, rule_text
 from claimaudit.store.findings import DaySummary, FindingView
 
@@ -30,7 +31,7 @@ def render_text(summary: DaySummary, subject: str, *, catalogue: dict | None, ru
     s, run = summary, summary.run
     out = [subject, "=" * len(subject), ""]
     if run is not None:
-        out.append(f"Audited {s.audit_date.isoformat()}: {plural(run.files, 'file')}, {plural(run.claims, 'claim')}, "
+        out.append(f"Audited {s.audit_date.isoformat()}: {plural(run.files, 'file')}, {_claims_read(run)}, "
                    f"{plural(run.lines, 'service line')}. Ruleset {one_line(run.ruleset_version)}, "
                    f"run {one_line(run.run_id)}.")
     out.append(f"New today: {s.new_count}. Found again: {s.repeat_count}. "

@@ -42,6 +42,9 @@ ingested_file = Table(
     Column("claims", Integer, nullable=False, default=0),
     Column("lines", Integer, nullable=False, default=0),
     Column("loaded_at", DateTime(timezone=True), nullable=False),
+    # issue 18: what the file held; claims/lines above are what was kept (radiation oncology).
+    Column("claims_read", Integer, nullable=False, default=0, server_default="0"),
+    Column("lines_read", Integer, nullable=False, default=0, server_default="0"),
 )
 
 # One row per ISA interchange: (sender, ISA13) delivered twice is audited once.
@@ -168,6 +171,9 @@ audit_run = Table(
     Column("finished_at", DateTime(timezone=True)),
     Column("duration_s", Float),
     Column("email_sent_at", DateTime(timezone=True)),
+    # issue 18: claims and lines of the day's files as read; claims/lines above are those audited.
+    Column("claims_read", Integer, nullable=False, default=0, server_default="0"),
+    Column("lines_read", Integer, nullable=False, default=0, server_default="0"),
 )
 
 # One row per finding per audited day: a day's rerun replaces exactly its own rows, and the same
