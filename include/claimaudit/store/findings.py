@@ -203,6 +203,8 @@ class RunInfo:
     finished_at: datetime | None
     duration_s: float | None
     email_sent_at: datetime | None
+    claims_read: int = 0  # issue 18: the day's claims and lines as read; claims/lines were audited
+    lines_read: int = 0
 
 
 @dataclass(frozen=True)
