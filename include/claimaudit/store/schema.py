@@ -43,8 +43,9 @@ ingested_file = Table(
     Column("lines", Integer, nullable=False, default=0),
     Column("loaded_at", DateTime(timezone=True), nullable=False),
     # issue 18: what the file held; claims/lines above are what was kept (radiation oncology).
-    Column("claims_read", Integer, nullable=False, default=0, server_default="0"),
-    Column("lines_read", Integer, nullable=False, default=0, server_default="0"),
+    # No Python-side default: an INSERT that does not name them (an older writer) gets the server's 0.
+    Column("claims_read", Integer, nullable=False, server_default="0"),
+    Column("lines_read", Integer, nullable=False, server_default="0"),
 )
 
 # One row per ISA interchange: (sender, ISA13) delivered twice is audited once.
@@ -172,8 +173,8 @@ audit_run = Table(
     Column("duration_s", Float),
     Column("email_sent_at", DateTime(timezone=True)),
     # issue 18: claims and lines of the day's files as read; claims/lines above are those audited.
-    Column("claims_read", Integer, nullable=False, default=0, server_default="0"),
-    Column("lines_read", Integer, nullable=False, default=0, server_default="0"),
+    Column("claims_read", Integer, nullable=False, server_default="0"),
+    Column("lines_read", Integer, nullable=False, server_default="0"),
 )
 
 # One row per finding per audited day: a day's rerun replaces exactly its own rows, and the same
