@@ -56,7 +56,7 @@ OTHER_FIRST_DAY = date(2025, 3, 3)  # other patients' history: business days bef
 ONESHOT_DAY = date(2025, 8, 1)  # after every generated day: the one-shot inbox folder
 PG_HOST, PG_PORT, PG_ADMIN_DB = "127.0.0.1", 5432, "test"
 PG_USERS = ("postgres", "root")
-TARGETS = {"day_1M_s": 60.0, "oneshot_s": 120.0, "rss_mib": 2048.0}
+TARGETS = {"day_1M_s": 60.0, "oneshot_s": 120.0, "rss_mib": 2048.0, "mixed_s": 45.0}
 
 
 # ------------------------------------------------------------------------------------------- child side
@@ -69,6 +69,8 @@ def _settings(cfg: dict):
         env["AUDIT_RULE_BATCH_LINES"] = str(cfg["batch_lines"])
     if cfg.get("workers"):  # as a deployment sets it: one rule task per worker that can run at once
         env["AUDIT_RULE_TASKS"] = str(cfg["workers"])
+    if cfg.get("keep_all"):  # issue 18: store every department's claims
+        env["AUDIT_KEEP_ALL_CLAIMS"] = "true"
     return Settings.from_env(env)
 
 
@@ -278,6 +280,8 @@ def _audit_steps(pipeline, cfg: dict, s, day: date, started: datetime, total0: f
     peaks = {"parse": max(parse_peaks, default=0.0), "load": load_peak,
              "rules": max((r["rss_mib"] for r in rules), default=0.0)}
     return {
+        # issue 18: what the day's files held, before the audit scope kept the radiation-oncology claims.
+        "claims_read": loaded.get("claims_read", loaded["day_claims"]), "lines_read": loaded.get("lines_read", 0),
         "day": day.isoformat(), "files": len(files), "lines": loaded["day_lines"], "claims": loaded["day_claims"],
         "lines_audited": sum(r["lines_audited"] for r in rules), "history_rows": sum(r["history_rows"] for r in rules),
         "batches": len(plan), "parts": sum(len(b["parts"]) for b in plan), "workers": workers,
@@ -475,6 +479,91 @@ def bench_oneshot(kind: str, inbox: Path, days, lines: int, work: Path) -> dict:
         db.drop()
 
 
+# ------------------------------------------------------------------ issue 18: a health system's whole extract
+
+# Other departments' lines: office visits, labs, imaging, cardiology, therapy, drugs (none in the
+# radiation_oncology reference list).
+OTHER_CODES = ("99213", "99214", "80053", "85025", "36415", "71046", "93000", "97110", "J1100", "99283",
+               "74177", "81001", "G0439", "90471", "96372", "73030")
+MIXED_DAYS = 63  # three months of business days of history before the mixed day
+
+
+def write_other_departments(folder: Path, lines: int, day: date, *, lines_per_file: int = 50_000,
+                            seed: int = 11) -> int:
+    """837P files of non-radiation-oncology claims (four lines each) totalling ``lines`` lines."""
+    import random
+
+    from claimaudit.samples.x12_writer import Claim, Interchange, Line, Patient, render_837
+
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    written, n_file = 0, 0
+    while written < lines:
+        n_file += 1
+        claims = []
+        in_file = min(lines_per_file, lines - written)
+        for c in range(0, in_file, 4):
+            k = written + c
+            patient = Patient(f"H{k:09d}", f"HOSP{k % 9973}", "PAT", date(1940 + k % 60, 1 + k % 12, 1 + k % 28))
+            claim_lines = [Line(rng.choice(OTHER_CODES), day, charge=50.0 + k % 7 * 10)
+                           for _ in range(min(4, in_file - c))]
+            claims.append(Claim(f"HOSP{k:010d}", patient, claim_lines, diagnoses=("I10", "E119"),
+                                billing_name="EXAMPLE GENERAL HOSPITAL", facility_code="11"))
+        ic = Interchange("P", claims, control=800_000 + n_file, sender="HOSPITALCH",
+                         created=datetime(day.year, day.month, day.day, 23, 0))
+        (folder / f"HOSPITAL_837P_{day:%Y%m%d}_{n_file:03d}.x12").write_bytes(render_837(ic))
+        written += in_file
+    return written
+
+
+def prepare_mixed(work: Path, ro_inbox: Path, ro_days, total_lines: int) -> tuple[Path, int]:
+    """The mixed day: the radiation-oncology files of the window's last day linked in, plus other
+    departments' files up to ``total_lines``. Cached under ``work``."""
+    day, ro_lines, ro_files = ro_days[-1]
+    inbox = work / f"mixed-{total_lines}-{day}"
+    folder = inbox / day
+    done = inbox / "done.json"
+    if done.exists():
+        return inbox, json.loads(done.read_text())["other_lines"]
+    shutil.rmtree(inbox, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for rel in ro_files:
+        src = ro_inbox / rel
+        os.link(src, folder / src.name)
+    t0 = time.perf_counter()
+    other = write_other_departments(folder, max(0, total_lines - ro_lines), date.fromisoformat(day))
+    print(f"generated the mixed day {day}: {ro_lines:,} radiation-oncology + {other:,} other lines in "
+          f"{time.perf_counter() - t0:.1f} s", flush=True)
+    done.write_text(json.dumps({"other_lines": other, "ro_lines": ro_lines}))
+    return inbox, other
+
+
+def bench_mixed(kind: str, ro_inbox: Path, ro_days, mixed_inbox: Path, work: Path) -> list[dict]:
+    """Three months of kept history (parse + load of the radiation-oncology days), then the mixed
+    day audited twice in copies of that DB: keeping radiation oncology only, and keeping all."""
+    rows = []
+    db = Database(kind, work / f"{kind}-mixed", "mixed")
+    try:
+        history = run_child("load", {**_cfg(ro_inbox, db), "days": [d[0] for d in ro_days[:-1]],
+                                      "full_history": False})
+        before = db.size_mib()
+        print(f"  [{kind}] mixed: history {history['lines']:,} lines over {history['days']} days "
+              f"(parse {history['parse_s']:.1f} s, load {history['load_s']:.1f} s), store {before:.0f} MiB "
+              f"= {before * 2**20 / max(1, history['lines']):.0f} bytes per stored line", flush=True)
+        audit = run_child("audit", {**_cfg(mixed_inbox, db), "day": ro_days[-1][0]})
+        after = db.size_mib()
+        audit.update(db=kind, scenario=f"mixed {audit['lines_read'] // 1000}k lines, keep radiation oncology",
+                     history_lines=history["lines"], db_mib=after, db_growth_mib=after - before,
+                     store_bytes_per_line=before * 2**20 / max(1, history["lines"]))
+        rows.append(audit)
+        _print_audit(audit)
+        print(f"  [{kind}] read {audit['claims_read']:,} claims / {audit['lines_read']:,} lines, stored "
+              f"{audit['claims']:,} claims / {audit['lines']:,} lines; store grew {after - before:.1f} MiB", flush=True)
+    finally:
+        db.drop()
+    return rows
+
+
 def _print_audit(a: dict) -> None:
     st = a["rule_stages"]
     rss = a["rss_by_step"]
@@ -511,7 +600,12 @@ def _verdict(rows: list[dict], sizes: list[int]) -> list[str]:
     notes = []
     for a in rows:
         over = a["rss_mib"] > TARGETS["rss_mib"]
-        if a["scenario"].startswith("one-shot"):
+        if a["scenario"].startswith("mixed"):  # issue 18: parse, load and audit of the whole extract
+            ok = a["total_s"] <= TARGETS["mixed_s"] and not over
+            notes.append(f"{a['db']} {a['scenario']}: {a['total_s']:.1f} s (target {TARGETS['mixed_s']:.0f}), "
+                         f"{a['rss_mib']:.0f} MiB, {a['claims_read']:,} claims read, {a['claims']:,} audited, "
+                         f"store {a['store_bytes_per_line']:.0f} bytes per stored line -> {'OK' if ok else 'MISSED'}")
+        elif a["scenario"].startswith("one-shot"):
             ok = a["total_s"] <= TARGETS["oneshot_s"] and not over
             notes.append(f"{a['db']} {a['scenario']}: {a['total_s']:.1f} s (target {TARGETS['oneshot_s']:.0f}), "
                          f"{a['rss_mib']:.0f} MiB -> {'OK' if ok else 'MISSED'}")
@@ -545,6 +639,11 @@ def main() -> int:
                                                             "(parse_file and run_rules are mapped tasks)")
     ap.add_argument("--batch-lines", type=int, help="AUDIT_RULE_BATCH_LINES (default: the setting's); "
                                                      "AUDIT_RULE_TASKS is --workers")
+    ap.add_argument("--mixed-lines", type=int, default=1_000_000,
+                    help="issue 18: the mixed day's service lines (all departments)")
+    ap.add_argument("--mixed-share", type=float, default=0.03, help="radiation oncology's share of them")
+    ap.add_argument("--mixed-only", action="store_true", help="only the mixed-day scenario")
+    ap.add_argument("--skip-mixed", action="store_true")
     ap.add_argument("--work", type=Path, default=ROOT / "var" / "bench")
     ap.add_argument("--json", type=Path, help="also write every measurement to this file")
     ap.add_argument("--ncci", type=Path, help="folder of NCCI edit-set zips imported into every fresh report DB "
@@ -555,20 +654,33 @@ def main() -> int:
 
     RUN_OPTIONS.update(workers=args.workers, batch_lines=args.batch_lines)
     kinds = [k.strip() for k in args.db.split(",") if k.strip()]
+    if args.mixed_only:
+        args.skip_days = args.skip_oneshot = True
     sizes = sorted(int(x) for x in args.history.split(",") if x.strip()) if not args.skip_days else []
     # Enough business days for the largest history plus the audited day (and for the one-shot).
     n_days = max(max(sizes + [0]), 0 if args.skip_oneshot else args.oneshot_lines) // args.day_lines + 2
     args.work.mkdir(parents=True, exist_ok=True)
     print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}", flush=True)
-    inbox, days = prepare_inbox(args.work, args.day_lines, n_days)
+    if sizes or not args.skip_oneshot:
+        inbox, days = prepare_inbox(args.work, args.day_lines, n_days)
     if sizes and not args.skip_flat:  # other patients (seed 8), received before the window
         other_inbox, other_days = prepare_inbox(args.work, args.day_lines, max(sizes) // args.day_lines + 1,
                                                 first_day=OTHER_FIRST_DAY, seed=8)
     if "postgresql" in kinds:
         subprocess.run(["bash", str(ROOT / "scripts" / "start_postgres.sh")], check=True)
 
+    mixed = None
+    if not args.skip_mixed:  # a day's radiation-oncology lines, three months of them as history
+        ro_lines = int(args.mixed_lines * args.mixed_share)
+        ro_inbox, ro_days = prepare_inbox(args.work, ro_lines, MIXED_DAYS + 1, first_day=OTHER_FIRST_DAY, seed=9)
+        ro_days = ro_days[:MIXED_DAYS + 1]
+        mixed_inbox, _ = prepare_mixed(args.work, ro_inbox, ro_days, args.mixed_lines)
+        mixed = (ro_inbox, ro_days, mixed_inbox)
+
     rows: list[dict] = []
     for kind in kinds:
+        if mixed:
+            rows += bench_mixed(kind, *mixed, args.work)
         if sizes:
             rows += bench_days(kind, inbox, days, sizes, args.work, args.full_history)
         if sizes and not args.skip_flat:

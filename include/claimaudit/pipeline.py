@@ -17,6 +17,7 @@ from datetime import date, datetime, timedelta, timezone
 from email.message import EmailMessage
 from pathlib import Path
 
+from claimaudit import staging_store
 from claimaudit.ncci.runinfo import merge as ncci_merge, run_columns as ncci_run_columns
 from claimaudit.safe_text import escape, file_name, token_path
 from claimaudit.settings import Settings
@@ -69,7 +70,7 @@ def discover_files(audit_date: date | str, settings: Settings | None = None) -> 
     if not folder.is_dir():
         log.info("no inbox folder for %s (%s): auditing an empty day", day, escape(str(folder)))
     found = scan(folder, s.inbox)
-    write_json(found.as_json(), s.staging_dir / day.isoformat() / "inbox.json")
+    write_json(found.as_json(), staging_store.join(s.staging_url, day.isoformat(), "inbox.json"))
     for e in found.ignored:
         log.info("ignored %s: %s", e.name, e.reason)
     for e in found.refused:
@@ -82,7 +83,7 @@ def discover_files(audit_date: date | str, settings: Settings | None = None) -> 
 def begin_day(audit_date: date | str, settings: Settings | None = None) -> list[str]:
     """Start a day's audit: drop what an interrupted earlier run staged, then list the files."""
     s = _settings(settings)
-    shutil.rmtree(s.staging_dir / _day(audit_date).isoformat(), ignore_errors=True)
+    staging_store.remove_tree(staging_store.join(s.staging_url, _day(audit_date).isoformat()))  # issue 18
     return discover_files(audit_date, s)
 
 
@@ -176,12 +177,13 @@ def _stage(result, data: bytes, name: str, key: str, day: date, s: Settings, t0:
         for r in result.rejections:
             log.warning("rejected: %s (copied to %s)", escape(r.message()), escape(quarantine_path))
     # Keyed by file name (unique in the day's folder): the same bytes may arrive under two names.
-    staged = s.staging_dir / day.isoformat() / "files" / f"{_stage_name(key)}.stage"
+    files_url = staging_store.join(s.staging_url, day.isoformat(), "files")  # a folder or object storage
+    staged = staging_store.join(files_url, f"{_stage_name(key)}.stage")
     write_parse_result(result, staged)
     summary = {
         "audit_date": day.isoformat(),
         "source_file": name,
-        "staged": str(staged),
+        "staged": staged,
         "size_bytes": len(data),
         "quarantine_path": quarantine_path,
         "claims": len(result.claims),
@@ -189,7 +191,7 @@ def _stage(result, data: bytes, name: str, key: str, day: date, s: Settings, t0:
         "rejections": [escape(r.message()) for r in result.rejections],
         "seconds": round(time.perf_counter() - t0, 3),
     }
-    write_json(summary, staged.with_suffix(".json"))  # the manifest load_history reads
+    write_json(summary, staging_store.join(files_url, f"{_stage_name(key)}.json"))  # the manifest load_history reads
     log.info("parsed %s: %d claims, %d lines, %d rejection(s)", name, summary["claims"], summary["lines"],
              len(summary["rejections"]))
     return summary
@@ -199,10 +201,9 @@ def staged_files(audit_date: date | str, settings: Settings | None = None) -> li
     """The parse summaries staged for a day, in file-name order."""
     import json
 
-    folder = _settings(settings).staging_dir / _day(audit_date).isoformat() / "files"
-    if not folder.is_dir():
-        return []
-    items = [json.loads(p.read_text()) for p in folder.glob("*.json")]
+    # issue 18: listed through staging_store (a local folder or an object-store prefix).
+    folder = staging_store.join(_settings(settings).staging_url, _day(audit_date).isoformat(), "files")
+    items = [json.loads(staging_store.read_bytes(u)) for u in staging_store.list_names(folder, ".json")]
     return sorted(items, key=lambda item: item["source_file"])
 
 
@@ -211,8 +212,9 @@ def _inbox_manifest(day: date, s: Settings):
 
     from claimaudit.inbox import InboxDay
 
-    path = s.staging_dir / day.isoformat() / "inbox.json"
-    return InboxDay.from_json(json.loads(path.read_text())) if path.is_file() else InboxDay([], [], [])
+    location = staging_store.join(s.staging_url, day.isoformat(), "inbox.json")
+    names = staging_store.list_names(staging_store.join(s.staging_url, day.isoformat()), "inbox.json")
+    return InboxDay.from_json(json.loads(staging_store.read_bytes(location))) if names else InboxDay([], [], [])
 
 
 def _unreadable(name: str, data: bytes, reason: str):
@@ -237,20 +239,42 @@ def load_history(audit_date: date | str, settings: Settings | None = None) -> di
     inbox = _inbox_manifest(day, s)
     results, quarantine, sizes = [], {}, {}
     for item in parsed:
-        result = read_staged_rows(Path(item["staged"]))
+        result = read_staged_rows(item["staged"])
         results.append(result)
         if item.get("quarantine_path"):
             quarantine[result.file_sha256] = item["quarantine_path"]
         sizes[result.file_sha256] = item.get("size_bytes", 0)
     results += [_refused(e.name, e.reason, day) for e in inbox.refused]  # links, FIFOs: rejected, not read
     engine = _engine(s)
+    # Count everything read, keep only the radiation-oncology claims (unless AUDIT_KEEP_ALL_CLAIMS).
+    read_counts = {r.file_sha256: (len(r.claims), len(r.lines)) for r in results}
+    claims_read, lines_read = sum(len(r.claims) for r in results), sum(len(r.lines) for r in results)
+    if not s.keep_all_claims:
+        results = _keep_in_scope(engine, results, day, s)
     # The staged files are the whole day: rejections of files no longer in the folder are dropped.
     counts = load_results(engine, results, day, quarantine_paths=quarantine, file_sizes=sizes, whole_day=True,
-                          ignored=[(e.name, e.kind, e.reason) for e in inbox.ignored])
+                          ignored=[(e.name, e.kind, e.reason) for e in inbox.ignored], read_counts=read_counts)
     counts["files_received"] = len(parsed) + len(inbox.refused)
     counts["rejected_parts"] = sum(len(p["rejections"]) for p in parsed) + len(inbox.refused)
+    counts["claims_read"], counts["lines_read"] = claims_read, lines_read
     log.info("history for %s: %s", day, counts)
     return counts
+
+
+def _keep_in_scope(engine, results: list, day: date, s: Settings) -> list:
+    """issue 18: each file's rows cut to the claims with a radiation-oncology code (reference data),
+    plus replacements and voids of lineages the history already holds."""
+    from claimaudit.audit_scope import (correction_lineages, keep_claims, lineage_of, load_scope_codes,
+                                        scope_keys)
+    from claimaudit.store.history import known_lineages
+
+    codes = load_scope_codes(s.expectations_dir)
+    keys = [scope_keys(r.claims, r.lines, codes, day) for r in results]
+    wanted = set().union(*(correction_lineages(r.claims, k) for r, k in zip(results, keys)))
+    known = known_lineages(engine, wanted) if wanted else set()
+    # ...or of an in-scope version received the same day.
+    known |= wanted & {lineage_of(c) for r, k in zip(results, keys) for c in r.claims if c[0] in k}
+    return [keep_claims(r, k, known) for r, k in zip(results, keys)]
 
 
 def plan_rules(audit_date: date | str, settings: Settings | None = None) -> list[dict]:
@@ -313,12 +337,13 @@ def run_rules(audit_date: date | str, batch: dict | None = None, settings: Setti
         for name, seconds in result.stages.items():
             stages[name] = round(stages.get(name, 0.0) + seconds, 3)
         del result
-    staged = s.staging_dir / day.isoformat() / "findings" / f"batch-{number:03d}-of-{of:03d}.pkl"
+    staged = staging_store.join(s.staging_url, day.isoformat(), "findings",  # issue 18: local or object store
+                                f"batch-{number:03d}-of-{of:03d}.stage")
     write_object(findings, staged)
     log.info("rules for %s batch %d/%d (%d part(s)): %d finding(s) over %d history lines, ruleset %s", day, number,
              of, len(parts), len(findings), history_rows, version)
     return {
-        "staged": str(staged),
+        "staged": staged,
         "batch": number,
         "batches": of,
         "parts": len(parts),
@@ -347,7 +372,7 @@ def _gather_rules(rules: dict | list[dict]) -> tuple[list[dict], str, int]:
         raise ValueError(f"rule batches ran different rulesets {sorted(versions)}; rerun the day")
     findings: list[dict] = []
     for run in sorted(runs, key=lambda r: r["batch"]):
-        findings.extend(read_object(Path(run["staged"])))
+        findings.extend(read_object(run["staged"]))
     # Batches hold disjoint patients: keep the runner's order over the whole day.
     findings.sort(key=lambda f: (f["claim_id"], f["claim_key"], f["line_number"] or 0, f["rule_id"]))
     return findings, versions.pop(), sum(int(r.get("lines_audited", 0)) for r in runs)
@@ -375,6 +400,9 @@ def write_findings(audit_date: date | str, run_id: str, rules: dict | list[dict]
     }
     runs = [rules] if isinstance(rules, dict) else list(rules)
     stats.update(ncci_run_columns(ncci_merge([r.get("ncci") for r in runs])))  # NCCI (issue 13)
+    for name in ("claims_read", "lines_read"):  # issue 18: the whole extract as read
+        if name in loaded:
+            stats[name] = int(loaded[name])
     engine = _engine(s)
     if record_change:
         from claimaudit.changes import append_csv, changes_csv_path, compare, snapshot_day
@@ -387,7 +415,7 @@ def write_findings(audit_date: date | str, run_id: str, rules: dict | list[dict]
         change = compare(before, snapshot_day(engine, day))
         _record(pending_changes_path(s.var_dir), change)
         append_csv(changes_csv_path(s.var_dir), change)
-    shutil.rmtree(s.staging_dir / day.isoformat(), ignore_errors=True)
+    staging_store.remove_tree(staging_store.join(s.staging_url, day.isoformat()))
     log.info("findings for %s written: %s", day, summary)
     index_data_docs(day, s)
     return summary

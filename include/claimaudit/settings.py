@@ -48,6 +48,11 @@ class Settings:
     rule_catalogue_url: str = ""  # where staff read the catalogue (docs/rule-catalogue.md published)
     data_docs_url: str = ""  # where var/data_docs is served; the day's index is <url>/<day>/index.html
     range_daily_digests: bool = False  # a range run (backfill, make audit) mails each day too
+    # issue 18: where steps stage their results ("" = <var_dir>/staging); an s3://, gs://... URL lets
+    # workers on several hosts share them without a shared file system.
+    staging_base: str = ""
+    # issue 18: False keeps only claims with a radiation-oncology code (reference data); True keeps all.
+    keep_all_claims: bool = False
 
     @property
     def quarantine_dir(self) -> Path:
@@ -60,6 +65,10 @@ class Settings:
     @property
     def staging_dir(self) -> Path:
         return self.var_dir / "staging"
+
+    @property
+    def staging_url(self) -> str:
+        return self.staging_base or str(self.staging_dir)
 
     @property
     def data_docs_dir(self) -> Path:
@@ -94,6 +103,8 @@ class Settings:
             rule_catalogue_url=env.get("AUDIT_RULE_CATALOGUE_URL", ""),
             data_docs_url=env.get("AUDIT_DATA_DOCS_URL", "").rstrip("/"),
             range_daily_digests=env.get("AUDIT_RANGE_DAILY_DIGESTS", "false").lower() in ("1", "true", "yes"),
+            staging_base=env.get("AUDIT_STAGING_URL", "").strip(),
+            keep_all_claims=env.get("AUDIT_KEEP_ALL_CLAIMS", "false").lower() in ("1", "true", "yes"),
         )
 
 

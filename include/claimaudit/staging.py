@@ -1,6 +1,7 @@
 """Files that carry a step's large result to the next step (XCom only carries their paths).
 
-The staging folder is shared by the workers, so a staged file is data, never code: JSON lines,
+The staging location (a folder or object storage, staging_store.py) is shared by the workers, so a
+staged file is data, never code: JSON lines,
 no pickle (a planted pickle would run its code in whichever task read it). The first line is a
 header naming the format and its version, checked before the rest of the file is parsed; each
 further line is one section (envelopes, claims, ...) with its column names and its rows.
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import gc
 import json
-import os
 import typing
 from dataclasses import dataclass, fields
 from datetime import date
@@ -23,6 +23,7 @@ from pathlib import Path
 
 import msgspec
 
+from claimaudit import staging_store
 from claimaudit.model import Claim, Diagnosis, Envelope, ParseResult, Rejection, ServiceLine, as_tuples, columns
 
 FORMAT = "claimaudit-stage"
@@ -45,11 +46,9 @@ _FINDINGS_TYPE = tuple[str, list[str], list[dict[str, typing.Any]]]
 _encoder = msgspec.json.Encoder()
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+def _atomic_write(path: Path | str, data: bytes) -> None:
+    # issue 18: through staging_store, so ``path`` may be a local path or an object-store URL.
+    staging_store.write_bytes(str(path), data)
 
 
 def _dump(obj) -> bytes:
@@ -58,19 +57,19 @@ def _dump(obj) -> bytes:
 
 def write_json(obj, path: Path) -> None:
     """A step's small summary (the parse manifest load_history reads), sorted keys."""
-    _atomic_write(Path(path), json.dumps(obj, sort_keys=True).encode())
+    _atomic_write(path, json.dumps(obj, sort_keys=True).encode())
 
 
 def _write_stage(kind: str, header: dict, sections: list[tuple[str, tuple[str, ...], list]], path: Path) -> None:
     parts = [_dump({"format": FORMAT, "version": VERSION, "kind": kind, **header})]
     for name, names, rows in sections:
         parts.append(_dump((name, list(names), rows)))
-    _atomic_write(Path(path), b"".join(parts))
+    _atomic_write(path, b"".join(parts))
 
 
-def _open_stage(path: Path, kind: str):
+def _open_stage(path: Path | str, kind: str):
     """The header of a staged file, checked before anything else in it is parsed, and the open file."""
-    fh = open(path, "rb")
+    fh = staging_store.open_read(str(path))
     try:
         first = fh.readline(_MAX_HEADER)
         try:
@@ -107,7 +106,7 @@ def write_parse_result(result: ParseResult, path: Path) -> None:
         names = columns(row_type)
         sections.append((name, names, as_tuples(getattr(result, name), names)))
     _write_stage("parse-result", {"source_file": result.source_file, "file_sha256": result.file_sha256},
-                 sections, Path(path))
+                 sections, path)
 
 
 @dataclass
@@ -125,7 +124,7 @@ class StagedRows:
 
 
 def _payload(path: Path) -> dict:
-    header, fh = _open_stage(Path(path), "parse-result")
+    header, fh = _open_stage(path, "parse-result")
     payload = {"source_file": header["source_file"], "file_sha256": header["file_sha256"]}
     # Millions of new tuples would trigger the cyclic GC over and over (they hold no cycles).
     gc_was_enabled = gc.isenabled()
@@ -167,11 +166,11 @@ _FINDING_DATES = ("date_of_service",)
 
 def write_object(findings: list[dict], path: Path) -> None:
     """A rule batch's findings (a list of flat dicts) as a staged file."""
-    _write_stage("findings", {}, [("findings", (), findings)], Path(path))
+    _write_stage("findings", {}, [("findings", (), findings)], path)
 
 
 def read_object(path: Path) -> list[dict]:
-    _header, fh = _open_stage(Path(path), "findings")
+    _header, fh = _open_stage(path, "findings")
     with fh:
         _names, rows = _section(fh, path, "findings", _FINDINGS_TYPE)
     for row in rows:

@@ -12,7 +12,7 @@ from html import escape
 
 from claimaudit.ncci.runinfo import digest_line as ncci_digest_line
 from claimaudit.report.digest import Digest
-from claimaudit.report.wording import code_with_modifiers, day_label, days_open_label, dos_label, line_label, \
+from claimaudit.report.wording import claims_read, code_with_modifiers, day_label, days_open_label, dos_label, line_label, \
     money, one_line, plural
 
 STYLE = """
@@ -84,7 +84,7 @@ def _feed(d: Digest) -> str:
     due = "a delivery day" if f.expected else "no delivery expected"
     rej = f", {len(d.summary.rejected_files)} rejected" if d.summary.rejected_files else ""
     return (f'<p class="m">Received {esc(day_label(d.audit_date))} ({due}): {esc(plural(f.files, "file"))}{rej}, '
-            f'{esc(plural(f.claims, "claim"))}{escape(usual)}, {esc(plural(run.lines, "service line"))}. '
+            f'{esc(claims_read(run))}{escape(usual)}, {esc(plural(run.lines, "service line"))}. '
             f"Ruleset <code>{esc(run.ruleset_version)}</code>.{escape(not_listed(d))}</p>")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from claimaudit.report.digest import Digest
 from claimaudit.report.render_html import chart_caption, not_listed
-from claimaudit.report.wording import code_with_modifiers, day_label, days_open_label, dos_label, line_label, money, \
+from claimaudit.report.wording import claims_read, code_with_modifiers, day_label, days_open_label, dos_label, line_label, money, \
     one_line, plural
 
 
@@ -36,7 +36,7 @@ def render_text(d: Digest) -> str:
     out = [d.subject, "=" * min(len(d.subject), 78), "", _headline(d), ""]
     usual = f" (usually about {f.usual_claims:g})" if f.usual_claims is not None else ""
     out.append(f"Received {day_label(d.audit_date)} ({'a delivery day' if f.expected else 'no delivery expected'}): "
-               f"{plural(f.files, 'file')}, {plural(f.claims, 'claim')}{usual}, "
+               f"{plural(f.files, 'file')}, {claims_read(run)}{usual}, "
                f"{plural(run.lines, 'service line')}. Ruleset {one_line(run.ruleset_version)}."
                + not_listed(d))
     out.append(f"New {d.new}  Resolved {d.resolved}  Open {d.open}  Files rejected {len(d.summary.rejected_files)}")

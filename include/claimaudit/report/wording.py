@@ -47,3 +47,11 @@ def rule_text(rule_id: str, message: str, catalogue: dict | None) -> tuple[str, 
 def one_line(value) -> str:
     """File-derived text on one line: CR/LF or tabs from a file must not break the layout."""
     return " ".join(str("" if value is None else value).split())
+
+
+def claims_read(run) -> str:
+    """Claims of a run: '12,480 claims read, 311 audited' when the audit kept only some (issue 18)."""
+    read = getattr(run, "claims_read", None) or 0
+    if read > run.claims:
+        return f"{read:,} claims read, {run.claims:,} audited"
+    return plural(run.claims, "claim")

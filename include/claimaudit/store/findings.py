@@ -109,6 +109,9 @@ def replace_day(engine: Engine, *, audit_date: date, run_id: str, ruleset_versio
             files=int(stats.get("files", 0)), claims=int(stats.get("claims", 0)),
             lines=int(stats.get("lines", 0)), rejections=int(stats.get("rejections", 0)),
             ignored=int(stats.get("ignored", 0)),
+            # issue 18: read counts default to the audited ones (a caller that keeps every claim).
+            claims_read=int(stats.get("claims_read", stats.get("claims", 0))),
+            lines_read=int(stats.get("lines_read", stats.get("lines", 0))),
             findings=len(rows), errors=errors, warnings=warnings, new_findings=new, resolved=resolved,
             started_at=started_at, finished_at=finished,
             duration_s=round((finished - started_at).total_seconds(), 3) if started_at else None,
@@ -211,6 +214,8 @@ class RunInfo:
     ncci_unchecked_lines: int | None = None
     ncci_unchecked: str | None = None
     ncci_edit_sets: str | None = None
+    claims_read: int = 0  # issue 18: the day's claims and lines as read; claims/lines were audited
+    lines_read: int = 0
 
 
 @dataclass(frozen=True)

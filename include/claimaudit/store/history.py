@@ -132,7 +132,8 @@ def lineage_ref(original_claim_ref: str, claim_id: str) -> str:
 def load_results(engine: Engine, results: Sequence[ParseResult | StagedRows], received_date: date,
                  quarantine_paths: dict[str, str] | None = None, *,
                  file_sizes: dict[str, int] | None = None, whole_day: bool = False,
-                 ignored: Sequence[tuple[str, str, str]] | None = None) -> dict:
+                 ignored: Sequence[tuple[str, str, str]] | None = None,
+                 read_counts: dict[str, tuple[int, int]] | None = None) -> dict:
     """Add one inbox day's parse results to the claim history.
 
     ``results`` are ParseResults, or the same read from staging with rows as tuples.
@@ -151,7 +152,11 @@ def load_results(engine: Engine, results: Sequence[ParseResult | StagedRows], re
 
     A value that the store's columns cannot hold rejects its claim or transaction set
     (``limits.fit_to_store``) before anything is written, the same on SQLite and PostgreSQL.
+
+    ``read_counts`` (sha256 -> (claims, lines) as read, before the audit scope kept some) fills
+    ingested_file.claims_read/lines_read; without it they equal what was stored.
     """
+    read_counts = read_counts or {}
     for r in results:
         if not isinstance(r, StagedRows):  # staged rows were fitted when they were parsed
             fit_to_store(r)
@@ -197,7 +202,7 @@ def load_results(engine: Engine, results: Sequence[ParseResult | StagedRows], re
         loaded_files: list[str] = []
         for r in new_results:
             next_seq = _load_file(conn, r, received_date, now, taken, next_seq, counts,
-                                  file_sizes.get(r.file_sha256, 0))
+                                  file_sizes.get(r.file_sha256, 0), read_counts.get(r.file_sha256))
             loaded_files.append(r.file_sha256)
         counts["files"] = len(new_results)
         counts["duplicates"] = counts["duplicate_files"] + counts["duplicate_interchanges"]
@@ -237,6 +242,17 @@ def _record_ignored(conn: Connection, day: date, ignored: Sequence[tuple[str, st
     _insert_many(conn, t.ignored_entry, [fit_rejection(row) for row in rows.values()])
 
 
+def known_lineages(engine: Engine, lineages: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which (billing NPI, lineage ref) pairs the claim history holds (issue 18's audit scope)."""
+    found: set = set()
+    cols = tuple_(t.claim.c.billing_npi, t.claim.c.lineage_ref)
+    with engine.connect() as conn:
+        for chunk in _chunks(sorted(lineages), _IN_CHUNK):
+            found.update(tuple(r) for r in conn.execute(
+                select(t.claim.c.billing_npi, t.claim.c.lineage_ref).where(cols.in_(chunk)).distinct()))
+    return found
+
+
 def _record_rejections(conn: Connection, results: list[ParseResult], day: date, known_files: dict,
                        quarantine_paths: dict[str, str], counts: dict, whole_day: bool = False) -> None:
     # A byte-identical redelivery on a later day was already recorded on its first day.
@@ -264,7 +280,7 @@ def _record_rejections(conn: Connection, results: list[ParseResult], day: date, 
 
 
 def _load_file(conn: Connection, r: ParseResult | StagedRows, day: date, now: datetime, taken: set, next_seq: int,
-               counts: dict, size_bytes: int) -> int:
+               counts: dict, size_bytes: int, read: tuple[int, int] | None = None) -> int:
     """Store one new file's claims (skipping interchanges already stored); returns the next load_seq."""
     isa_dates: dict[tuple[str, str], date | None] = {}
     for e in r.envelopes:
@@ -290,7 +306,8 @@ def _load_file(conn: Connection, r: ParseResult | StagedRows, day: date, now: da
         status = "loaded"
     conn.execute(t.ingested_file.insert(), dict(
         file_sha256=r.file_sha256, source_file=r.source_file, received_date=day,
-        size_bytes=size_bytes, status=status, claims=len(claim_rows), lines=len(line_rows), loaded_at=now))
+        size_bytes=size_bytes, status=status, claims=len(claim_rows), lines=len(line_rows), loaded_at=now,
+        claims_read=read[0] if read else len(r.claims), lines_read=read[1] if read else len(r.lines)))
     if new_isas:
         conn.execute(t.interchange.insert(), [
             dict(sender_id=s, interchange_control=c, file_sha256=r.file_sha256, source_file=r.source_file,

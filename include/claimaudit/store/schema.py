@@ -42,6 +42,10 @@ ingested_file = Table(
     Column("claims", Integer, nullable=False, default=0),
     Column("lines", Integer, nullable=False, default=0),
     Column("loaded_at", DateTime(timezone=True), nullable=False),
+    # issue 18: what the file held; claims/lines above are what was kept (radiation oncology).
+    # No Python-side default: an INSERT that does not name them (an older writer) gets the server's 0.
+    Column("claims_read", Integer, nullable=False, server_default="0"),
+    Column("lines_read", Integer, nullable=False, server_default="0"),
 )
 
 # One row per ISA interchange: (sender, ISA13) delivered twice is audited once.
@@ -179,6 +183,9 @@ audit_run = Table(
     Column("ncci_edit_sets", Text),
     Column("ncci_unchecked_lines", Integer),
     Column("ncci_unchecked", Text),
+    # issue 18: claims and lines of the day's files as read; claims/lines above are those audited.
+    Column("claims_read", Integer, nullable=False, server_default="0"),
+    Column("lines_read", Integer, nullable=False, server_default="0"),
 )
 
 # Entries of a day's inbox folder that were not audited, and why (nothing is skipped silently).
