@@ -17,7 +17,8 @@ from claimaudit.rules.catalogue import rule_catalogue
 from claimaudit.settings import EXPECTATIONS_DIR
 from _harness import audit, fixture_cases, fixture_ids, keyed, load_extract, load_spec, sqlite_engine
 
-CATALOGUE_MD = Path("/work/shared/rules/77386-rules.md")
+# ../shared beside the project root (as laid out for developers and CI), never an absolute path.
+CATALOGUE_MD = Path(__file__).resolve().parents[2] / "shared" / "rules" / "77386-rules.md"
 RULE_IDS = sorted(rule_catalogue(EXPECTATIONS_DIR))
 
 
