@@ -483,7 +483,9 @@ def test_the_audit_of_the_demo_window_finds_exactly_the_planted_findings(demo, t
     engine = sa.create_engine(settings.db_url)
     with engine.connect() as c:
         found = c.execute(sa.text("SELECT audit_date, rule_id, claim_id, line_number, status FROM audit_finding")).all()
-        runs = {str(r[0]): r[1:] for r in c.execute(sa.text("SELECT audit_date, claims, lines, rejections FROM audit_run"))}
+        # claims_read/lines_read: every claim of the files; claims/lines: the radiation-oncology ones kept.
+        runs = {str(r[0]): r[1:] for r in c.execute(sa.text(
+            "SELECT audit_date, claims_read, lines_read, rejections, claims, lines FROM audit_run"))}
     engine.dispose()
     got = {(str(d), rule, claim, line): status for d, rule, claim, line, status in found}
     # No rule fires on another department's claim (a mixed extract: radiation oncology is 30% of each file).
@@ -496,4 +498,5 @@ def test_the_audit_of_the_demo_window_finds_exactly_the_planted_findings(demo, t
     assert got == expected
     for day, info in manifest.days.items():
         rejected = sum(f.status == "malformed" for f in info["files"])
-        assert runs[day] == (info["claims"], info["lines"], rejected), day
+        assert runs[day][:3] == (info["claims"], info["lines"], rejected), day
+        assert 0 < runs[day][3] < runs[day][0] and 0 < runs[day][4] < runs[day][1], day  # others counted, not kept

@@ -248,7 +248,6 @@ def load_history(audit_date: date | str, settings: Settings | None = None) -> di
     engine = _engine(s)
     # Count everything read, keep only the radiation-oncology claims (unless AUDIT_KEEP_ALL_CLAIMS).
     read_counts = {r.file_sha256: (len(r.claims), len(r.lines)) for r in results}
-    claims_read, lines_read = sum(len(r.claims) for r in results), sum(len(r.lines) for r in results)
     if not s.keep_all_claims:
         results = _keep_in_scope(engine, results, day, s)
     # The staged files are the whole day: rejections of files no longer in the folder are dropped.
@@ -256,7 +255,8 @@ def load_history(audit_date: date | str, settings: Settings | None = None) -> di
                           ignored=[(e.name, e.kind, e.reason) for e in inbox.ignored], read_counts=read_counts)
     counts["files_received"] = len(parsed) + len(inbox.refused)
     counts["rejected_parts"] = sum(len(p["rejections"]) for p in parsed) + len(inbox.refused)
-    counts["claims_read"], counts["lines_read"] = claims_read, lines_read
+    # The day's files as read, each once (a redelivered file is not read twice into the count).
+    counts["claims_read"], counts["lines_read"] = counts["day_claims_read"], counts["day_lines_read"]
     log.info("history for %s: %s", day, counts)
     return counts
 

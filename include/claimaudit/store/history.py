@@ -143,7 +143,8 @@ def load_results(engine: Engine, results: Sequence[ParseResult | StagedRows], re
     ingested_file.size_bytes when the caller knows it (0 otherwise). Returns counts: files (new files
     stored), duplicates (files and interchanges skipped as already loaded), claims, lines,
     diagnoses, rejections, superseded (claims newly superseded), and day_files/day_claims/
-    day_lines: the history's totals for ``received_date`` after this load, the same on a rerun.
+    day_lines/day_claims_read/day_lines_read: the history's totals for ``received_date`` after this
+    load (each file once, as stored and as read), the same on a rerun.
 
     ``whole_day``: ``results`` are everything the day's folder holds now, so rejections recorded
     for the day's files that are no longer there (a cut file replaced by the full one) go.
@@ -364,4 +365,10 @@ def _day_totals(conn: Connection, day: date) -> dict:
     claims = conn.scalar(select(func.count()).select_from(t.claim).where(t.claim.c.received_date == day))
     lines = conn.scalar(select(func.count()).select_from(t.service_line)
                         .where(t.service_line.c.received_date == day))
-    return {"day_files": files or 0, "day_claims": claims or 0, "day_lines": lines or 0}
+    # As read (every claim of the day's files, before the audit scope kept some), each file once.
+    read_claims, read_lines = conn.execute(
+        select(func.coalesce(func.sum(t.ingested_file.c.claims_read), 0),
+               func.coalesce(func.sum(t.ingested_file.c.lines_read), 0))
+        .where(t.ingested_file.c.received_date == day)).one()
+    return {"day_files": files or 0, "day_claims": claims or 0, "day_lines": lines or 0,
+            "day_claims_read": int(read_claims), "day_lines_read": int(read_lines)}
