@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import shutil
 import time
 from datetime import date, datetime, timedelta, timezone
 from email.message import EmailMessage

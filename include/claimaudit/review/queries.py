@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 
-from sqlalchemy import Connection, and_, case, exists, func, select
+from sqlalchemy import Connection, case, exists, func, select
 
 from claimaudit.rules.fix_text import split_fix
 from claimaudit.review.triage import OPEN, REVIEW_STATUSES, ReviewAction, review_history

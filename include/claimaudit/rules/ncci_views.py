@@ -175,7 +175,6 @@ def _mue(conn, c: pd.DataFrame, labels: dict, cols: dict) -> None:
     if m.empty:
         return
     units = m["units"].fillna(0.0)
-    n = len(cols["ncci_mue_line_clear"])
     line = m[(m["mai"] == 1).to_numpy() & (units > m["mue_value"]).to_numpy()]
     if not line.empty:
         rows = line["row"].to_numpy()

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 
-from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, select, update
 from sqlalchemy.orm import aliased
 
 from claimaudit.review.triage import suppressed_finding_ids

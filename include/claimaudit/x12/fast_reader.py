@@ -72,8 +72,8 @@ def _read(cur, start, st02, ctx):
     hl_level = billing_hl = ""
     billing_npi = None
     payer_class = None
-    member_id = sub_last = sub_first = sub_dob = payer_id = ""
-    pat_last = pat_first = pat_dob = ""
+    member_id = sub_last = sub_dob = payer_id = ""
+    pat_last = pat_dob = ""
     have_sub = have_payer = have_patient = False
     dmg_owner = ""
     ordinal = 0
@@ -204,7 +204,7 @@ def _read(cur, start, st02, ctx):
                     elif q == "IL" and hl_level == "22":
                         if len(f) < 10:
                             raise _Unusual
-                        member_id, sub_last, sub_first = f[9], f[3], f[4]
+                        member_id, sub_last = f[9], f[3]
                         have_sub = True
                         dmg_owner = "IL"
                     elif q == "PR" and hl_level == "22":
@@ -214,7 +214,7 @@ def _read(cur, start, st02, ctx):
                     elif q == "QC" and hl_level == "23":
                         if len(f) < 5:
                             raise _Unusual
-                        pat_last, pat_first = f[3], f[4]
+                        pat_last = f[3]
                         dmg_owner = "QC"
                     else:
                         dmg_owner = ""
@@ -335,13 +335,13 @@ def _read(cur, start, st02, ctx):
                 if not billing_hl:
                     raise _Unusual
                 have_sub = have_payer = have_patient = False
-                member_id = sub_last = sub_first = sub_dob = payer_id = ""
+                member_id = sub_last = sub_dob = payer_id = ""
                 payer_class = None
             elif hl_level == "23":
                 if payer_class is None and not have_sub:
                     raise _Unusual
                 have_patient = True
-                pat_last = pat_first = pat_dob = ""
+                pat_last = pat_dob = ""
             else:
                 raise _Unusual
             dmg_owner = ""

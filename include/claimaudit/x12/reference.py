@@ -71,13 +71,13 @@ def reference_rows(text: str, source_file: str = "", file_sha256: str = "") -> t
             if sid == "NM1" and "2010AA" in loops:
                 hier["billing_npi"] = _v(node, "NM109")
             elif sid == "NM1" and "2010BA" in loops:
-                hier.update(member=_v(node, "NM109"), sub_last=_v(node, "NM103"), sub_first=_v(node, "NM104"))
+                hier.update(member=_v(node, "NM109"), sub_last=_v(node, "NM103"))
             elif sid == "DMG" and "2010BA" in loops:
                 hier["sub_dob"] = _v(node, "DMG02")
             elif sid == "NM1" and "2010BB" in loops:
                 hier["payer_id"] = _v(node, "NM109")
             elif sid == "NM1" and "2010CA" in loops:
-                hier.update(pat_last=_v(node, "NM103"), pat_first=_v(node, "NM104"))
+                hier.update(pat_last=_v(node, "NM103"))
             elif sid == "DMG" and "2010CA" in loops:
                 hier["pat_dob"] = _v(node, "DMG02")
             elif sid == "SBR" and loops[-2] == "2000B":

@@ -282,10 +282,10 @@ def _read_837(cur: SegmentCursor, start: int, st02: str, ctx: TransactionContext
     billing_hl = ""
     billing_npi = None  # None: no NM1*85 yet in this 2000A
     payer_class = None  # None: no SBR yet in this 2000B
-    member_id = sub_last = sub_first = sub_dob = ""
+    member_id = sub_last = sub_dob = ""
     payer_id = ""
     have_sub = have_payer = False
-    pat_last = pat_first = pat_dob = ""
+    pat_last = pat_dob = ""
     have_patient = False
     dmg_owner = ""  # "IL" or "QC": whose birth date a DMG gives
     ordinal = 0
@@ -398,13 +398,13 @@ def _read_837(cur: SegmentCursor, start: int, st02: str, ctx: TransactionContext
                         if not billing_hl:
                             raise StructuralError(k, "HL", "subscriber HL (22) before any billing provider HL (20)")
                         have_sub = have_payer = have_patient = False
-                        member_id = sub_last = sub_first = sub_dob = payer_id = ""
+                        member_id = sub_last = sub_dob = payer_id = ""
                         payer_class = None
                     elif hl_level == "23":
                         if payer_class is None and not have_sub:
                             raise StructuralError(k, "HL", "patient HL (23) before any subscriber HL (22)")
                         have_patient = True
-                        pat_last = pat_first = pat_dob = ""
+                        pat_last = pat_dob = ""
                     else:
                         raise StructuralError(k, "HL", f"HL03 {hl_level!r} is not a billing provider (20), "
                                                        "subscriber (22) or patient (23) level")
@@ -477,7 +477,7 @@ def _read_837(cur: SegmentCursor, start: int, st02: str, ctx: TransactionContext
                     if q == "85" and hl_level == "20":
                         billing_npi = _el(f, 9)
                     elif q == "IL" and hl_level == "22":
-                        member_id, sub_last, sub_first = _el(f, 9), _el(f, 3), _el(f, 4)
+                        member_id, sub_last = _el(f, 9), _el(f, 3)
                         have_sub = True
                         dmg_owner = "IL"
                     elif q == "PR" and hl_level == "22":
@@ -485,7 +485,7 @@ def _read_837(cur: SegmentCursor, start: int, st02: str, ctx: TransactionContext
                         have_payer = True
                         dmg_owner = ""
                     elif q == "QC" and hl_level == "23":
-                        pat_last, pat_first = _el(f, 3), _el(f, 4)
+                        pat_last = _el(f, 3)
                         dmg_owner = "QC"
                     else:
                         dmg_owner = ""
