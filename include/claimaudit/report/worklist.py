@@ -118,11 +118,10 @@ def open_worklist(engine: Engine, audit_date: date) -> list[WorkItem]:
         rows = conn.execute(q).all()
     items = [WorkItem(
         finding_id=r.finding_id, claim_key=r.claim_key, claim_id=r.claim_id, line_number=r.line_number,
-        rule_id=r.rule_id, severity=r.severity, message=split_fix(r.message)[0], fix=split_fix(r.message)[1],
-        date_of_service=r.date_of_service,
+        rule_id=r.rule_id, severity=r.severity, message=what, fix=fix, date_of_service=r.date_of_service,
         procedure_code=r.procedure_code, modifiers=r.modifiers, payer_class=r.payer_class,
         claim_charge=r.total_charge, line_charge=r.charge, first_seen=r.first_seen, last_seen=r.last_seen,
-        days_open=(audit_date - r.first_seen).days) for r in rows]
+        days_open=(audit_date - r.first_seen).days) for r in rows for what, fix in [split_fix(r.message)]]
     items.sort(key=lambda i: (-i.first_seen.toordinal(), SEVERITY_ORDER.get(i.severity, 9), i.claim_id,
                               i.line_number is not None, i.line_number or 0, i.rule_id))
     return _exclude_suppressed(items, engine, audit_date)

@@ -228,10 +228,10 @@ def finding_detail(conn: Connection, finding_id: str) -> FindingDetail | None:
                            .where(c.claim_key == claim["superseded_by"])).first()
         replaced_by = None if row is None else dict(row._mapping)
     first_seen = min((_utc(r.first_seen_at) for r in rows if r.first_seen_at), default=None)
+    what, fix = split_fix(last.message)
     return FindingDetail(
         finding_id=finding_id, rule_id=last.rule_id, severity=last.severity, claim_id=last.claim_id,
-        claim_key=last.claim_key, line_number=last.line_number, message=split_fix(last.message)[0],
-        fix=split_fix(last.message)[1], source_file=last.source_file,
+        claim_key=last.claim_key, line_number=last.line_number, message=what, fix=fix, source_file=last.source_file,
         interchange_control=last.interchange_control, payer_class=last.payer_class, billing_npi=last.billing_npi,
         first_seen_at=first_seen, audit_status=last.status,
         review_status=conn.scalar(select(t.finding_review_state.c.status)
