@@ -121,3 +121,16 @@ def wait_dag_registered(env: dict[str, str], dag_id: str, timeout: float = 180) 
 def dag_runs(env: dict[str, str], dag_id: str) -> list[dict]:
     out = airflow(env, "dags", "list-runs", dag_id, "-o", "json")
     return json_out(out)
+
+
+def processes_using(home: Path) -> list[str]:
+    """Command lines of live processes whose environment has AIRFLOW_HOME=<home>."""
+    marker = f"AIRFLOW_HOME={home}\0".encode()
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if marker in Path(f"/proc/{pid}/environ").read_bytes():
+                found.append(f"{pid} " + Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+    return found

@@ -10,7 +10,6 @@ production; the report DB is the default SQLite file.
 
 from __future__ import annotations
 
-import os
 import time
 from datetime import date, datetime, time as dtime
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from airflow_services import airflow, dag_runs, running_airflow, wait_dag_registered
+from airflow_services import airflow, dag_runs, processes_using, running_airflow, wait_dag_registered
 from claimaudit.samples.x12_writer import Claim, Interchange, Line, Patient, render_837
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -61,19 +60,6 @@ def build_inbox(inbox: Path) -> None:
         folder.mkdir(parents=True)
         ic = Interchange("P", day_claims, control=900 + n, created=datetime.combine(day, dtime(20, 0)))
         (folder / f"RADONC_837P_{day:%Y%m%d}.x12").write_bytes(render_837(ic))
-
-
-def processes_using(home: Path) -> list[str]:
-    """Command lines of live processes whose environment has AIRFLOW_HOME=<home>."""
-    marker = f"AIRFLOW_HOME={home}\0".encode()
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            if marker in Path(f"/proc/{pid}/environ").read_bytes():
-                found.append(f"{pid} " + Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode())
-        except OSError:  # gone meanwhile, or not ours to read
-            continue
-    return found
 
 
 def retry_locked(call, *args, attempts: int = 5):

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from airflow_services import free_port
+from airflow_services import free_port, processes_using
 from cdp_browser import CHROMIUM, Browser
 
 pytestmark = pytest.mark.slow
@@ -35,18 +35,6 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOTS = ROOT / "var" / "screenshots"
 START_TIMEOUT_S = 420
-
-
-def processes_using(home: Path) -> list[str]:
-    marker = f"AIRFLOW_HOME={home}\0".encode()
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            if marker in Path(f"/proc/{pid}/environ").read_bytes():
-                found.append(f"{pid} " + Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode())
-        except OSError:
-            continue
-    return found
 
 
 @pytest.fixture(scope="module")
