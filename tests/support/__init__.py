@@ -1,0 +1,1 @@
+"""Helpers the test modules share (servers, fixtures builders, the pyx12 reference reader): not tests themselves."""
