@@ -191,7 +191,7 @@ def _finding(meta: dict, rec: dict, per_line: bool, detail: str | None, edit_set
         interchange_control=_text(rec["interchange_control"]),
         billing_npi=_text(rec["billing_npi"]),
         payer_class=_text(rec["payer_class"]),
-        ncci_edit_set=(rec.get(edit_set) or None) if edit_set else None,
+        ncci_edit_set=(_py(rec.get(edit_set)) or None) if edit_set else None,
     )
 
 
