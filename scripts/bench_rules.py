@@ -56,7 +56,7 @@ def main() -> int:
                     findings=result.findings, stats={"files": len(info["files"]), "claims": info["claims"],
                                                      "lines": result.lines_audited, "rejections": 0},
                     started_at=datetime.now(timezone.utc))
-        found[day_text] = {(f["rule_id"], f["claim_id"], f["line_number"]) for f in result.findings}
+        found[day_text] = {(f.rule_id, f.claim_id, f.line_number) for f in result.findings}
         print(f"{day_text:10} {info['lines']:7d} {result.lines_audited:7d} {len(result.findings):8d} "
               f"{t1 - t0:7.2f} {t2 - t1:7.2f}")
         slow = sorted(result.suites, key=lambda s: -s.seconds)[:3]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone
 
+from claimaudit.model import Finding
 from claimaudit.store.findings import replace_day
 from claimaudit.store.history import load_results
 from conftest import build_parse_result
@@ -29,10 +30,10 @@ def run_time(day: date) -> datetime:
 
 
 def finding(claim, rule, severity, message, line=1, mods="", code="77386", dos=D1):
-    return dict(rule_id=rule, severity=severity, claim_key=claim.claim_key, claim_id=claim.claim_id,
-                line_number=line, date_of_service=dos, procedure_code=code, modifiers=mods, message=message,
-                source_file=claim.source_file, interchange_control=claim.interchange_control,
-                billing_npi=claim.billing_npi, payer_class=claim.payer_class)
+    return Finding(rule_id=rule, severity=severity, claim_key=claim.claim_key, claim_id=claim.claim_id,
+                   line_number=line, date_of_service=dos, procedure_code=code, modifiers=mods, message=message,
+                   source_file=claim.source_file, interchange_control=claim.interchange_control,
+                   billing_npi=claim.billing_npi, payer_class=claim.payer_class)
 
 
 def two_days(engine):

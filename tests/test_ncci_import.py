@@ -164,9 +164,9 @@ def test_cli_imports_and_refuses_with_a_message(tmp_path, monkeypatch, capsys):
     assert "imported PTP practitioner 2025-Q2" in capsys.readouterr().out
     assert main(["reference", "import-ncci", *paths]) == 0
     assert "already imported, unchanged" in capsys.readouterr().out
-    assert main(["reference", "import-ncci", str(_header_only(tmp_path / "bad"))]) == 1
+    assert main(["reference", "import-ncci", str(_header_only(tmp_path / "bad"))]) == 2
     err = capsys.readouterr().err
-    assert "refused, nothing imported" in err and "ccipra-v311r0-f1" in err
+    assert err.startswith("claimaudit: refused, nothing imported") and err.count("\n") == 1 and "ccipra-v311r0-f1" in err
     assert main(["reference", "ncci-sets"]) == 0
     assert capsys.readouterr().out.count("2025-Q2") == 2
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from claimaudit.model import Finding
 from claimaudit.ncci.importer import import_ncci
 from claimaudit.ncci.runinfo import run_columns
 from claimaudit.ncci.testfiles import as_text, mue_lines, ptp_lines, write_zip
@@ -48,8 +49,8 @@ def import_sets(engine, tmp_path, *, hospital_ptp=(), practitioner_ptp=(), hospi
     import_ncci(engine, paths)
 
 
-def ncci(findings) -> dict[tuple, dict]:
-    return {(f["rule_id"], f["claim_id"], f["line_number"]): f for f in findings if f["rule_id"].startswith("NCCI-")}
+def ncci(findings) -> dict[tuple, Finding]:
+    return {(f.rule_id, f.claim_id, f.line_number): f for f in findings if f.rule_id.startswith("NCCI-")}
 
 
 PTP_ROWS = [("77386", "77014", False, date(2015, 1, 1), None, 0, R),          # never with a modifier
@@ -72,9 +73,9 @@ def test_ptp_pairs_by_indicator_modifier_provider_and_deletion(engine, tmp_path)
     found = ncci(result.findings)
     assert set(found) == {("NCCI-PTP", "H1", 2), ("NCCI-PTP", "H1", 3)}
     mod0, mod1 = found[("NCCI-PTP", "H1", 2)], found[("NCCI-PTP", "H1", 3)]
-    assert "Pair 77386 (column one) / 77014 (column two), modifier indicator 0" in mod0["message"]
-    assert "modifier indicator 1 (no NCCI-associated modifier on this line)" in mod1["message"]
-    assert mod0["ncci_edit_set"].startswith("PTP hospital 2025-Q2 (") and mod0["ncci_edit_set"] in mod0["message"]
+    assert "Pair 77386 (column one) / 77014 (column two), modifier indicator 0" in mod0.message
+    assert "modifier indicator 1 (no NCCI-associated modifier on this line)" in mod1.message
+    assert mod0.ncci_edit_set.startswith("PTP hospital 2025-Q2 (") and mod0.ncci_edit_set in mod0.message
     assert result.ncci["unchecked"] == {}
     assert any(s.startswith("PTP hospital 2025-Q2") for s in result.ncci["edit_sets"])
 
@@ -100,7 +101,7 @@ def test_practitioner_tables_for_837p_and_hospital_tables_for_837i(sqlite_engine
         (DAY, "I", [Claim("I1", PATIENT, lines, diagnoses=DX, billing_npi=OTHER_NPI)])))
     found = ncci(run_rules(sqlite_engine, DAY, EXPECTATIONS_DIR).findings)
     assert set(found) == {("NCCI-PTP", "P1", 2)}
-    assert found[("NCCI-PTP", "P1", 2)]["ncci_edit_set"].startswith("PTP practitioner 2025-Q2")
+    assert found[("NCCI-PTP", "P1", 2)].ncci_edit_set.startswith("PTP practitioner 2025-Q2")
 
 
 def test_mue_per_line_and_per_day(engine, tmp_path):
@@ -116,9 +117,9 @@ def test_mue_per_line_and_per_day(engine, tmp_path):
     load_extract(engine, "ncci", "mue", extract((DAY, "I", claims)))
     found = ncci(run_rules(engine, DAY, EXPECTATIONS_DIR).findings)
     assert set(found) == {("NCCI-MUE", "M1", 1), ("NCCI-MUE", "M1", 4), ("NCCI-MUE", "M2", 1)}
-    assert "3 units of 77338 on one line; the MUE is 2 per line (1 Line Edit)" in found[("NCCI-MUE", "M1", 1)]["message"]
+    assert "3 units of 77338 on one line; the MUE is 2 per line (1 Line Edit)" in found[("NCCI-MUE", "M1", 1)].message
     assert ("2 units of 77386 for this patient, provider and date of service; the MUE is 1 per day "
-            "(2 Date of Service Edit: Policy)") in found[("NCCI-MUE", "M2", 1)]["message"]
+            "(2 Date of Service Edit: Policy)") in found[("NCCI-MUE", "M2", 1)].message
 
 
 def test_lines_no_edit_set_covers_are_unchecked_on_the_run_and_in_the_digest(engine, tmp_path):

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from claimaudit.errors import PipelineStateError
 from claimaudit.report import chart
 from claimaudit.report.csv_export import CSV_COLUMNS
 from claimaudit.report.digest import DigestOptions, build_digest, collect
@@ -278,7 +279,7 @@ def test_size_under_100_kb_with_200_open_findings(sqlite_engine):
 
 
 def test_never_audited_day_is_an_error_not_all_clear(sqlite_engine):
-    with pytest.raises(LookupError):
+    with pytest.raises(PipelineStateError, match="no audit run recorded"):
         _digest(sqlite_engine, day=D1)
 
 

@@ -9,6 +9,7 @@ from datetime import date, datetime, timezone
 
 import pytest
 
+from claimaudit.model import Finding
 from claimaudit.report.digest import build_digest
 from claimaudit.store.findings import replace_day
 from claimaudit.store.history import load_results
@@ -23,10 +24,10 @@ def test_digest_received_over_smtp(sqlite_engine, smtp_server):
                                             {"claim_id": "C2", "lines": [("77386", "TC", DAY)], "patient": "P2"}])
     load_results(sqlite_engine, [result], DAY)
     c1, c2 = result.claims
-    findings = [dict(rule_id=r, severity="error", claim_key=c.claim_key, claim_id=c.claim_id, line_number=1,
-                     date_of_service=DAY, procedure_code="77386", modifiers=m, message=f"Remove modifier {m}.",
-                     source_file="day.837", interchange_control=c.interchange_control, billing_npi=c.billing_npi,
-                     payer_class="CI") for c, r, m in ((c1, "R77386-MOD-26", "26"), (c2, "R77386-MOD-TC", "TC"))]
+    findings = [Finding(rule_id=r, severity="error", claim_key=c.claim_key, claim_id=c.claim_id, line_number=1,
+                        date_of_service=DAY, procedure_code="77386", modifiers=m, message=f"Remove modifier {m}.",
+                        source_file="day.837", interchange_control=c.interchange_control, billing_npi=c.billing_npi,
+                        payer_class="CI") for c, r, m in ((c1, "R77386-MOD-26", "26"), (c2, "R77386-MOD-TC", "TC"))]
     replace_day(sqlite_engine, audit_date=DAY, run_id="manual__1", ruleset_version="v", findings=findings,
                 stats={"files": 1, "claims": 2, "lines": 2}, started_at=datetime(2025, 6, 4, tzinfo=timezone.utc))
     msg = build_digest(sqlite_engine, DAY, email_from="claims-audit@example.org", email_to=["billing@example.org"])

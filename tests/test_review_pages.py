@@ -10,6 +10,7 @@ import pytest
 from fastapi import Header, HTTPException
 from fastapi.testclient import TestClient
 
+from claimaudit.model import Finding
 from claimaudit.review import queries as q
 from claimaudit.review.triage import record_action
 from claimaudit.review.web import Reviewer, create_app
@@ -23,10 +24,10 @@ T0 = datetime(2025, 6, 3, 2, 0, tzinfo=timezone.utc)
 
 
 def finding(claim, rule, severity="error", line=1, message="Remove modifier 26."):
-    return dict(rule_id=rule, severity=severity, claim_key=claim.claim_key, claim_id=claim.claim_id,
-                line_number=line, date_of_service=D1, procedure_code="77386", modifiers="26", message=message,
-                source_file=claim.source_file, interchange_control=claim.interchange_control,
-                billing_npi=claim.billing_npi, payer_class=claim.payer_class)
+    return Finding(rule_id=rule, severity=severity, claim_key=claim.claim_key, claim_id=claim.claim_id,
+                   line_number=line, date_of_service=D1, procedure_code="77386", modifiers="26", message=message,
+                   source_file=claim.source_file, interchange_control=claim.interchange_control,
+                   billing_npi=claim.billing_npi, payer_class=claim.payer_class)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
+from claimaudit.model import Finding
 from claimaudit.review import queries as q
 from claimaudit.review.triage import (TriageError, allowed_actions, record_action, review_history,
                                       suppressed_finding_ids, suppressed_ids_query)
@@ -22,11 +23,11 @@ T0 = datetime(2025, 6, 3, 2, 0, tzinfo=timezone.utc)
 
 
 def finding(claim, line=1, rule="R77386-MOD-26", severity="error"):
-    return dict(rule_id=rule, severity=severity, claim_key=claim.claim_key, claim_id=claim.claim_id,
-                line_number=line, date_of_service=D1, procedure_code="77386", modifiers="26",
-                message="Remove modifier 26.", source_file=claim.source_file,
-                interchange_control=claim.interchange_control, billing_npi=claim.billing_npi,
-                payer_class=claim.payer_class)
+    return Finding(rule_id=rule, severity=severity, claim_key=claim.claim_key, claim_id=claim.claim_id,
+                   line_number=line, date_of_service=D1, procedure_code="77386", modifiers="26",
+                   message="Remove modifier 26.", source_file=claim.source_file,
+                   interchange_control=claim.interchange_control, billing_npi=claim.billing_npi,
+                   payer_class=claim.payer_class)
 
 
 def write(engine, day, findings, run_id="run-1", started=T0):

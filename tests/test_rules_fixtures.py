@@ -47,8 +47,8 @@ def test_trigger_yields_exactly_its_findings(case, tmp_path):
     catalogue = rule_catalogue(EXPECTATIONS_DIR)[rule_id]
     fixes = [catalogue["fix"]] + [v["fix"] for v in catalogue["fix_variants"]]
     for f in result.findings:
-        assert f["severity"] == catalogue["severity"]
-        message, _, fix = f["message"].partition(" Fix: ")
+        assert f.severity == catalogue["severity"]
+        message, _, fix = f.message.partition(" Fix: ")
         assert message == catalogue["message"] or (  # NCCI-*: the message names the pair or limit
             rule_id.startswith("NCCI-") and message.startswith(catalogue["message"] + " "))
         assert fix in fixes

@@ -8,6 +8,7 @@ import sys
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
+from claimaudit.model import Finding, columns
 from claimaudit.rules.runner import run_rules
 from claimaudit.settings import EXPECTATIONS_DIR
 from claimaudit.store.db import engine_for, ensure_schema
@@ -29,10 +30,10 @@ def test_findings_on_postgresql_and_sqlite_match_the_contract(db_url, tmp_path):
     result = run_rules(engine, spec.AUDIT_DAY, EXPECTATIONS_DIR, data_docs_dir=tmp_path / "docs")
     assert keyed(result.findings) == {("R77386-FX-OUTLIER", "D2", 1), ("R77386-FX-OUTLIER", "D2", 2)}
     f = result.findings[0]
-    assert set(f) == FINDING_KEYS
-    assert f["severity"] == "warning" and f["procedure_code"] == "77386" and f["payer_class"] == "CI"
-    assert isinstance(f["line_number"], int) and isinstance(f["date_of_service"], date)
-    assert f["source_file"] == "fx.trigger.2.x12" and f["interchange_control"] == "000000002"
+    assert isinstance(f, Finding) and set(columns(Finding)) == FINDING_KEYS | {"ncci_edit_set"}
+    assert f.severity == "warning" and f.procedure_code == "77386" and f.payer_class == "CI"
+    assert isinstance(f.line_number, int) and isinstance(f.date_of_service, date) and f.ncci_edit_set is None
+    assert f.source_file == "fx.trigger.2.x12" and f.interchange_control == "000000002"
     assert result.lines_audited == 2
     assert len(result.ruleset_version) == 16
     assert {s.suite for s in result.suites} == {"line_rules", "day_rules", "course_rules", "data_integrity_lines",

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from claimaudit.errors import PipelineStateError
+from claimaudit.model import Finding
 from claimaudit.samples.x12_writer import Claim, Interchange, Line, Patient, render_837
 from claimaudit.staging import read_parse_result, write_parse_result
 from claimaudit.x12.parser import parse_bytes
@@ -40,7 +42,7 @@ def test_round_trip_is_exact(tmp_path, index):
 def test_a_stage_of_another_format_is_refused_with_what_to_do(tmp_path):
     path = tmp_path / "old.pkl"
     path.write_bytes(pickle.dumps(_parsed()[0]))  # an earlier format: the dataclasses themselves
-    with pytest.raises(ValueError, match="rerun the day from its parse step"):
+    with pytest.raises(PipelineStateError, match="rerun the day from its parse step"):
         read_parse_result(path)
 
 
@@ -64,7 +66,7 @@ def test_a_planted_pickle_is_never_run(tmp_path, reader):
     path = tmp_path / "files" / "x.stage"
     path.parent.mkdir()
     path.write_bytes(pickle.dumps({"format": "parse-result/2", "evil": _Planted(marker)}))
-    with pytest.raises(ValueError, match="rerun the day"):
+    with pytest.raises(PipelineStateError, match="rerun the day"):
         getattr(staging, reader)(path)
     assert not marker.exists(), "the staged file ran code"
 
@@ -75,19 +77,36 @@ def test_the_version_is_checked_before_the_rows_are_read(tmp_path):
     path = tmp_path / "x.stage"
     write_parse_result(_parsed()[0], path)
     header, rest = path.read_bytes().split(b"\n", 1)
-    path.write_bytes(header.replace(b'"version":3', b'"version":99') + b"\n" + b"not json at all\n")
-    with pytest.raises(ValueError, match="version 3"):
+    assert f'"version":{staging.VERSION}'.encode() in header
+    path.write_bytes(header.replace(f'"version":{staging.VERSION}'.encode(), b'"version":99') + b"\n"
+                     + b"not json at all\n")
+    with pytest.raises(PipelineStateError, match=f"version {staging.VERSION}"):
         staging.read_staged_rows(path)
 
 
 def test_findings_round_trip(tmp_path):
     from claimaudit.staging import read_object, write_object
 
-    findings = [{"rule_id": "R1", "claim_key": "k", "line_number": 2, "date_of_service": date(2025, 6, 2),
-                 "message": "m\u00e9", "charge": 1.5}, {"rule_id": "R2", "claim_key": "k", "line_number": None,
-                                                        "date_of_service": None}]
+    findings = [Finding("R1", "error", "k", "C\u00e9", 2, date(2025, 6, 2), "77386", "26,76", "m\u00e9 Fix: x", "f.x12",
+                        "000000001", "1234567893", "MB"),
+                Finding("NCCI-PTP", "warning", "k", "C2", None, None, "", "", "", "", "", "", "",
+                        ncci_edit_set="PTP practitioner 2025-Q2 (v312r0)")]
     write_object(findings, tmp_path / "f.stage")
-    assert read_object(tmp_path / "f.stage") == findings
+    back = read_object(tmp_path / "f.stage")
+    assert back == findings and all(type(f) is Finding for f in back)
+    assert isinstance(back[0].date_of_service, date) and isinstance(back[0].line_number, int)
+
+
+def test_staged_findings_of_another_shape_are_refused(tmp_path):
+    """A findings stage whose columns are not the model's (written before a model change) is not guessed at."""
+    from claimaudit import staging
+
+    path = tmp_path / "f.stage"
+    staging.write_object([], path)
+    header, _ = path.read_bytes().split(b"\n", 1)
+    path.write_bytes(header + b'\n["findings",["rule_id","claim_key"],[]]\n')
+    with pytest.raises(PipelineStateError, match="columns .* differ from the model's; rerun the day"):
+        staging.read_object(path)
 
 
 def test_the_loader_stores_the_same_rows_from_staged_tuples_as_from_objects(tmp_path):

@@ -8,6 +8,7 @@ from datetime import date, datetime, timezone
 import pytest
 import sqlalchemy as sa
 
+from claimaudit.model import Finding
 from claimaudit.store import schema as t
 from claimaudit.store.db import engine_for, ensure_schema
 from claimaudit.store.findings import replace_day
@@ -26,9 +27,9 @@ def _day_result(day: date):
 
 
 def _findings(result):
-    return [dict(rule_id=rule, severity="error", claim_key=c.claim_key, claim_id=c.claim_id, line_number=line,
-                 date_of_service=None, procedure_code="77386", modifiers="26", message="m", source_file="f",
-                 interchange_control=c.interchange_control, billing_npi=c.billing_npi, payer_class="CI")
+    return [Finding(rule_id=rule, severity="error", claim_key=c.claim_key, claim_id=c.claim_id, line_number=line,
+                    date_of_service=None, procedure_code="77386", modifiers="26", message="m", source_file="f",
+                    interchange_control=c.interchange_control, billing_npi=c.billing_npi, payer_class="CI")
             for c in result.claims for rule, line in (("R77386-MOD-26", 1), ("R77387-MOD-26-REQUIRED", 2))]
 
 

@@ -7,6 +7,8 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
+from claimaudit.model import Finding
+from claimaudit.rules.runner import unique_findings
 from claimaudit.store import schema as t
 from claimaudit.store.findings import day_summary, finding_id, mark_email_sent, replace_day
 from claimaudit.store.history import load_results
@@ -17,10 +19,10 @@ T0 = datetime(2025, 6, 3, 2, 0, tzinfo=timezone.utc)
 
 
 def finding(claim, line=1, rule="R77386-MOD-26", severity="error", message="Remove modifier 26."):
-    return dict(rule_id=rule, severity=severity, claim_key=claim.claim_key, claim_id=claim.claim_id,
-                line_number=line, date_of_service=D1, procedure_code="77386", modifiers="26", message=message,
-                source_file=claim.source_file, interchange_control=claim.interchange_control,
-                billing_npi=claim.billing_npi, payer_class=claim.payer_class)
+    return Finding(rule_id=rule, severity=severity, claim_key=claim.claim_key, claim_id=claim.claim_id,
+                   line_number=line, date_of_service=D1, procedure_code="77386", modifiers="26", message=message,
+                   source_file=claim.source_file, interchange_control=claim.interchange_control,
+                   billing_npi=claim.billing_npi, payer_class=claim.payer_class)
 
 
 def write(engine, day, findings, started=T0, run_id="run-1"):
@@ -87,9 +89,14 @@ def test_first_seen_kept_and_new_vs_still_open(engine, day1):
     assert summary.findings[0].first_seen_at == T0
 
 
-def test_duplicate_findings_in_one_run_are_one_row(engine, day1):
+def test_duplicate_findings_are_made_one_by_the_runner_and_refused_by_the_store(engine, day1):
     c1 = day1.claims[0]
-    assert write(engine, D1, [finding(c1), finding(c1)])["findings"] == 1
+    first, again = finding(c1), finding(c1, message="Another expectation of the rule flagged the line.")
+    assert unique_findings([first, again]) == [first]  # de-duplicated once, where findings are made
+    with pytest.raises(ValueError, match="repeat"):  # never silently one row of two
+        write(engine, D1, [first, again])
+    assert rows(engine) == []
+    assert write(engine, D1, [first])["findings"] == 1
 
 
 def _replacement(claim_id="C1", isa="000000102", freq="7", mods="", name="repl.837"):

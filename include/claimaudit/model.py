@@ -113,6 +113,32 @@ class ParseResult:
     rejections: list[Rejection] = field(default_factory=list)
 
 
+@dataclass(slots=True, frozen=True)
+class Finding:
+    """One failing row of one rule: what the rules runner yields and ``store.findings`` writes
+    (columns of ``audit_finding``, whose names are a public contract)."""
+
+    rule_id: str
+    severity: str  # "error" | "warning"
+    claim_key: str
+    claim_id: str
+    line_number: int | None  # None for a claim-, day- or course-level rule
+    date_of_service: date | None
+    procedure_code: str
+    modifiers: str
+    message: str  # what is wrong, then " Fix: " and what to do
+    source_file: str
+    interchange_control: str
+    billing_npi: str
+    payer_class: str
+    ncci_edit_set: str | None = None  # NCCI rules (issue 13): the edit set the finding used
+
+    @property
+    def key(self) -> tuple[str, str, int | None]:
+        """(rule, claim, line): one finding per key, whatever number of expectations flag it."""
+        return self.rule_id, self.claim_key, self.line_number
+
+
 def columns(row_type: type) -> tuple[str, ...]:
     """Column names of a row dataclass, in declaration order."""
     return tuple(f.name for f in dataclasses.fields(row_type))
@@ -125,11 +151,3 @@ def as_tuples(rows: list, names: tuple[str, ...]) -> list[tuple]:
         return rows
     get = attrgetter(*names)  # several names: returns tuples
     return [get(row) for row in rows]
-
-
-def as_dicts(rows: list) -> list[dict]:
-    """Rows as dicts (for executemany). Faster than dataclasses.asdict on slots classes."""
-    if not rows:
-        return []
-    names = columns(type(rows[0]))
-    return [{n: getattr(r, n) for n in names} for r in rows]

@@ -320,7 +320,7 @@ def run_rules(audit_date: date | str, batch: dict | None = None, settings: Setti
     docs_dir = s.data_docs_dir / day.isoformat()
     if of > 1:
         docs_dir = docs_dir / f"batch-{number:03d}"
-    findings: list[dict] = []
+    findings: list = []  # model.Finding rows
     stages: dict[str, float] = {}
     version, lines_audited, history_rows = "", 0, 0
     ncci_parts: list[dict] = []  # NCCI edit sets used, unchecked lines (issue 13)
@@ -355,25 +355,24 @@ def run_rules(audit_date: date | str, batch: dict | None = None, settings: Setti
     }
 
 
-def _gather_rules(rules: dict | list[dict]) -> tuple[list[dict], str, int]:
+def _gather_rules(rules: dict | list[dict]) -> tuple[list, str, int]:
     """Findings, ruleset version and lines audited of a day's rule batches (all of them, or raise)."""
+    from claimaudit.errors import PipelineStateError
+    from claimaudit.rules.runner import unique_findings
     from claimaudit.staging import read_object
 
     runs = [rules] if isinstance(rules, dict) else list(rules)
     if not runs:
-        raise ValueError("no rule batch results to write")
+        raise PipelineStateError("no rule batch results to write")
     expected = runs[0]["batches"]
     numbers = sorted(r["batch"] for r in runs)
     if numbers != list(range(1, expected + 1)):
-        raise ValueError(f"rule batches {numbers} do not make up the day's {expected} batch(es)")
+        raise PipelineStateError(f"rule batches {numbers} do not make up the day's {expected} batch(es)")
     versions = {r["ruleset_version"] for r in runs}
     if len(versions) != 1:  # the expectations changed between batches: the day must be rerun
-        raise ValueError(f"rule batches ran different rulesets {sorted(versions)}; rerun the day")
-    findings: list[dict] = []
-    for run in sorted(runs, key=lambda r: r["batch"]):
-        findings.extend(read_object(run["staged"]))
-    # Batches hold disjoint patients: keep the runner's order over the whole day.
-    findings.sort(key=lambda f: (f["claim_id"], f["claim_key"], f["line_number"] or 0, f["rule_id"]))
+        raise PipelineStateError(f"rule batches ran different rulesets {sorted(versions)}; rerun the day")
+    # Batches hold disjoint patients: the runner's order over the whole day.
+    findings = unique_findings(f for run in runs for f in read_object(run["staged"]))
     return findings, versions.pop(), sum(int(r.get("lines_audited", 0)) for r in runs)
 
 

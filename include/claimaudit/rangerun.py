@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Callable, TextIO
 
+from claimaudit.errors import ConfigurationError
+
 
 def days_between(start: date, end: date) -> list[date]:
     if end < start:
-        raise ValueError(f"range ends ({end}) before it starts ({start})")
+        raise ConfigurationError(f"range ends ({end}) before it starts ({start})")
     return [start + timedelta(days=i) for i in range((end - start).days + 1)]
 
 

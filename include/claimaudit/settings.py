@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from claimaudit.errors import ConfigurationError
+
 # include/claimaudit/settings.py -> project root is two levels above the package.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
@@ -80,6 +82,15 @@ class Settings:
         var_dir = Path(env.get("AUDIT_VAR_DIR", PROJECT_ROOT / "var"))
         db_url = env.get("AUDIT_DB_URL") or f"sqlite:///{var_dir / 'audit.db'}"
         to = tuple(a.strip() for a in env.get("AUDIT_EMAIL_TO", "billing-audit@example.org").split(",") if a.strip())
+        try:
+            return cls._read(env, var_dir, db_url, to)
+        except ConfigurationError:
+            raise
+        except ValueError as exc:  # a number or date setting that does not parse: int(), float(), fromisoformat()
+            raise ConfigurationError(f"a setting cannot be read ({exc}); see .env.example") from None
+
+    @classmethod
+    def _read(cls, env, var_dir: Path, db_url: str, to: tuple[str, ...]) -> Settings:
         return cls(
             inbox=Path(env.get("AUDIT_INBOX", var_dir / "inbox")),
             var_dir=var_dir,
@@ -125,7 +136,7 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
     value = value.strip().lower()
     if value not in allowed:
-        raise ValueError(f"{name}={value!r}: expected one of {', '.join(allowed)}")
+        raise ConfigurationError(f"{name}={value!r}: expected one of {', '.join(allowed)}")
     return value
 
 
@@ -138,7 +149,7 @@ def parse_weekdays(text: str) -> frozenset[int]:
     for part in text.split(","):
         ends = [p.strip()[:3] for p in part.split("-")]
         if any(e not in WEEKDAYS for e in ends) or len(ends) > 2:
-            raise ValueError(f"AUDIT_DELIVERY_DAYS: cannot read {part!r} (use e.g. mon-fri or mon,wed,fri)")
+            raise ConfigurationError(f"AUDIT_DELIVERY_DAYS: cannot read {part!r} (use e.g. mon-fri or mon,wed,fri)")
         a, b = WEEKDAYS.index(ends[0]), WEEKDAYS.index(ends[-1])
         days.update(range(a, b + 1) if a <= b else [*range(a, 7), *range(0, b + 1)])
     return frozenset(days)

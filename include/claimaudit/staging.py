@@ -7,8 +7,8 @@ header naming the format and its version, checked before the rest of the file is
 further line is one section (envelopes, claims, ...) with its column names and its rows.
 
 Rows travel as plain lists in the model's field order and come back as tuples (the loader's
-bulk path takes tuples; the model's slots dataclasses would cost a Python call per row). Dates
-are written as ISO text and turned back into dates by column. Every write goes to a temporary
+bulk path takes tuples; the model's slots dataclasses would cost a Python call per row), findings
+as ``Finding`` rows. Dates are written as ISO text and turned back into dates by column. Every write goes to a temporary
 name first, so a half-written file is never read.
 """
 
@@ -18,16 +18,17 @@ import gc
 import json
 import typing
 from dataclasses import dataclass, fields
-from datetime import date
 from pathlib import Path
 
 import msgspec
 
 from claimaudit import staging_store
-from claimaudit.model import Claim, Diagnosis, Envelope, ParseResult, Rejection, ServiceLine, as_tuples, columns
+from claimaudit.errors import PipelineStateError
+from claimaudit.model import (Claim, Diagnosis, Envelope, Finding, ParseResult, Rejection, ServiceLine, as_tuples,
+                              columns)
 
 FORMAT = "claimaudit-stage"
-VERSION = 3  # JSON lines (version 2 was a pickle)
+VERSION = 4  # JSON lines (version 2 was a pickle; 3 staged findings as dicts)
 _ROW_TYPES = {"envelopes": Envelope, "claims": Claim, "lines": ServiceLine, "diagnoses": Diagnosis,
               "rejections": Rejection}
 _MAX_HEADER = 1 << 16  # the header line is small; a file without one is not read further
@@ -42,7 +43,7 @@ def _row_tuple(row_type: type):
 
 # A section line: [name, column names, rows].
 _SECTION_TYPES = {name: tuple[str, list[str], list[_row_tuple(row_type)]] for name, row_type in _ROW_TYPES.items()}
-_FINDINGS_TYPE = tuple[str, list[str], list[dict[str, typing.Any]]]
+_FINDINGS_TYPE = tuple[str, list[str], list[_row_tuple(Finding)]]
 _encoder = msgspec.json.Encoder()
 
 
@@ -78,8 +79,8 @@ def _open_stage(path: Path | str, kind: str):
             header = None
         if not (isinstance(header, dict) and header.get("format") == FORMAT and header.get("version") == VERSION
                 and header.get("kind") == kind):
-            raise ValueError(f"{path}: not a staged {kind} of {FORMAT} version {VERSION}; rerun the day from its "
-                             "parse step")
+            raise PipelineStateError(f"{path}: not a staged {kind} of {FORMAT} version {VERSION}; rerun the day "
+                                     "from its parse step")
         return header, fh
     except BaseException:
         fh.close()
@@ -91,11 +92,11 @@ def _section(fh, path: Path, name: str, kind):
     try:
         got, names, rows = msgspec.json.decode(raw, type=kind)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise ValueError(f"{path}: staged section {name} cannot be read ({exc}); rerun the day from its "
-                         "parse step") from None
+        raise PipelineStateError(f"{path}: staged section {name} cannot be read ({exc}); rerun the day from "
+                                 "its parse step") from None
     if got != name:
-        raise ValueError(f"{path}: staged section {got!r} where {name!r} was expected; rerun the day from its "
-                         "parse step")
+        raise PipelineStateError(f"{path}: staged section {got!r} where {name!r} was expected; rerun the day "
+                                 "from its parse step")
     return names, rows
 
 
@@ -134,8 +135,8 @@ def _payload(path: Path) -> dict:
             for name, row_type in _ROW_TYPES.items():
                 names, rows = _section(fh, path, name, _SECTION_TYPES[name])
                 if tuple(names) != columns(row_type):
-                    raise ValueError(f"{path}: staged {name} columns {names} differ from the model's; rerun the "
-                                     "day from its parse step")
+                    raise PipelineStateError(f"{path}: staged {name} columns {names} differ from the model's; "
+                                             "rerun the day from its parse step")
                 payload[name] = rows
     finally:
         if gc_was_enabled:
@@ -160,21 +161,16 @@ def read_parse_result(path: Path) -> ParseResult:
     return result
 
 
-# Findings carry dates of service as dates; everything else is str, int, float or None.
-_FINDING_DATES = ("date_of_service",)
+def write_object(findings: list[Finding], path: Path) -> None:
+    """A rule batch's findings as a staged file."""
+    names = columns(Finding)
+    _write_stage("findings", {}, [("findings", names, as_tuples(findings, names))], path)
 
 
-def write_object(findings: list[dict], path: Path) -> None:
-    """A rule batch's findings (a list of flat dicts) as a staged file."""
-    _write_stage("findings", {}, [("findings", (), findings)], path)
-
-
-def read_object(path: Path) -> list[dict]:
+def read_object(path: Path) -> list[Finding]:
     _header, fh = _open_stage(path, "findings")
     with fh:
-        _names, rows = _section(fh, path, "findings", _FINDINGS_TYPE)
-    for row in rows:
-        for key in _FINDING_DATES:
-            if isinstance(row.get(key), str):
-                row[key] = date.fromisoformat(row[key])
-    return rows
+        names, rows = _section(fh, path, "findings", _FINDINGS_TYPE)
+    if tuple(names) != columns(Finding):
+        raise PipelineStateError(f"{path}: staged findings columns {names} differ from the model's; rerun the day")
+    return [Finding(*row) for row in rows]

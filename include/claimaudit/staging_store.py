@@ -21,6 +21,8 @@ import uuid
 from functools import lru_cache
 from pathlib import Path
 
+from claimaudit.errors import ConfigurationError
+
 _LOCAL = ("", "file", "local")
 
 
@@ -48,9 +50,12 @@ def storage_options(env: dict[str, str] | None = None) -> dict:
     raw = (os.environ if env is None else env).get("AUDIT_STAGING_OPTIONS", "").strip()
     if not raw:
         return {}
-    options = json.loads(raw)
+    try:
+        options = json.loads(raw)
+    except ValueError:
+        options = None
     if not isinstance(options, dict):
-        raise ValueError("AUDIT_STAGING_OPTIONS must be a JSON object of fsspec storage options")
+        raise ConfigurationError("AUDIT_STAGING_OPTIONS must be a JSON object of fsspec storage options")
     return options
 
 

@@ -30,6 +30,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from claimaudit.errors import ConfigurationError, ReferenceDataError
+
 HEADER_SCAN_ROWS = 80  # notice lines before the heading: a handful in the published files
 CODE_RE = re.compile(r"^[0-9A-Z]{5}$")
 TEXT_SUFFIXES = (".txt", ".csv", ".tsv")
@@ -41,7 +43,7 @@ PTP_HEADINGS = (("column 1", "column1", "column one"), ("column 2", "column2", "
 MUE_HEADINGS = (("hcpcs", "cpt"), ("mue value",), ("adjudication", "mai"), ("rationale",))
 
 
-class LayoutError(ValueError):
+class LayoutError(ReferenceDataError):
     """A file is not in a published NCCI layout: names the file, the line and what is wrong."""
 
 
@@ -95,7 +97,7 @@ def _sheet_rows(name: str, data: bytes) -> list[list[str]]:
     try:
         from openpyxl import load_workbook
     except ImportError as exc:  # pinned in requirements.txt; a broken environment, not bad input
-        raise RuntimeError("reading .xlsx NCCI files needs openpyxl (pip install -r requirements.txt)") from exc
+        raise ConfigurationError("reading .xlsx NCCI files needs openpyxl (pip install -r requirements.txt)") from exc
     try:
         wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # zipfile.BadZipFile, KeyError, InvalidFileException ...

@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 from sqlalchemy import Engine
 
+from claimaudit.errors import PipelineStateError
 from claimaudit.report.chart import trend_png
 from claimaudit.report.csv_export import worklist_csv
 from claimaudit.report.feed import FeedHealth, feed_health
@@ -177,10 +178,10 @@ def _rule_lines(d_worklist: list[WorkItem], summary: DaySummary, catalogue: dict
 
 def collect(engine: Engine, audit_date: date, *, options: DigestOptions, catalogue: dict | None = None,
             run_url: str = "") -> Digest:
-    """Read everything the day's digest says. Raises LookupError for a day never audited."""
+    """Read everything the day's digest says. Raises PipelineStateError for a day never audited."""
     summary = day_summary(engine, audit_date)
     if summary.run is None:
-        raise LookupError(f"no audit run recorded for {audit_date.isoformat()}")
+        raise PipelineStateError(f"no audit run recorded for {audit_date.isoformat()}: audit the day first")
     run = summary.run
     feed = feed_health(engine, audit_date, files=run.files, claims=run.claims,
                        rejected_files=len(summary.rejected_files), delivery_days=options.delivery_days,

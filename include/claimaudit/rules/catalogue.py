@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from claimaudit.rules.reference import load_reference
-from claimaudit.rules.suites import load_suites, ruleset_version
+from claimaudit.rules.suites import SuiteError, load_suites, ruleset_version
 
 SCOPE_ORDER = {"line": 0, "day": 1, "course": 2, "claim": 3}
 SCOPE_TITLES = {
@@ -38,7 +38,7 @@ def rule_catalogue(expectations_dir: Path) -> dict[str, dict]:
                 out[meta["rule_id"]] = {**entry, "suites": [suite.name]}
                 continue
             if {k: known[k] for k in FIELDS + OPTIONAL_FIELDS} != entry:
-                raise ValueError(f"{suite.path.name}: {meta['rule_id']} metadata differs between its expectations")
+                raise SuiteError(f"{suite.path.name}: {meta['rule_id']} metadata differs between its expectations")
             if suite.name not in known["suites"]:
                 known["suites"].append(suite.name)
     return dict(sorted(out.items(), key=lambda kv: (SCOPE_ORDER[kv[1]["scope"]], kv[0])))

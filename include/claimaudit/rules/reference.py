@@ -16,14 +16,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from claimaudit.errors import ReferenceDataError
+
 REFERENCE_SUBDIR = "reference"
 FIELDS = ("procedure_code", "modifiers", "place_of_service", "revenue_code", "payer_class", "diagnosis",
           "qualifier")  # qualifier: the HI code-list qualifier of a diagnosis (diagnosis view)
 MATCHES = ("code", "prefix", "range", "modifier")
-
-
-class ReferenceDataError(ValueError):
-    """A reference file is malformed: names the file and the entry."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +88,17 @@ def _dates(raw: dict, where: str) -> tuple[date | None, date | None]:
     return start, end
 
 
+def read_json(path: Path, error: type[ReferenceDataError] = ReferenceDataError) -> dict:
+    """A rule data file as a JSON object, or ``error`` naming the file (not a bare decoder traceback)."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except ValueError as exc:  # JSON syntax, or bytes that are not UTF-8
+        raise error(f"{Path(path).name}: not valid JSON ({exc})") from None
+    if not isinstance(doc, dict):
+        raise error(f"{Path(path).name}: expected a JSON object, found {type(doc).__name__}")
+    return doc
+
+
 def load_reference(expectations_dir: Path) -> Reference:
     """Read every ``*.json`` under ``expectations/reference``; unknown kinds are an error."""
     folder = Path(expectations_dir) / REFERENCE_SUBDIR
@@ -97,7 +106,7 @@ def load_reference(expectations_dir: Path) -> Reference:
     ceilings: list[Ceiling] = []
     thresholds: dict[str, Threshold] = {}
     for path in sorted(folder.glob("*.json")):
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = read_json(path)
         kind = doc.get("kind")
         if kind == "code_lists":
             for name, raw in doc["lists"].items():

@@ -8,6 +8,9 @@ validation per (suite, effective-date window) over the rows whose date of servic
 window, ``result_format=COMPLETE`` with ``unexpected_index_column_names`` so that a failing row
 names its claim and line. A failing rule is a finding, never an exception; a suite that cannot
 be evaluated (bad column, bad kwargs) is broken infrastructure and raises.
+
+Findings are built here as ``model.Finding`` rows and made unique and ordered here only
+(``unique_findings``): the pipeline merges a day's batches with it, the store writes them as given.
 """
 
 from __future__ import annotations
@@ -15,26 +18,25 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import inspect, select
 from sqlalchemy.engine import Engine
 
+from claimaudit.errors import RuleEvaluationError
+from claimaudit.model import Finding
 from claimaudit.rules.history import PatientBatch, read_history
 from claimaudit.rules.ncci_views import add_ncci_columns
 from claimaudit.rules.reference import in_effect, load_reference
 from claimaudit.rules.suites import Suite, finding_message, fix_columns, load_suites, ruleset_version, to_gx_suite
 from claimaudit.rules.views import FINDING_COLUMNS, AuditViews, build_views
+from claimaudit.store.findings import reported_before
 
 log = logging.getLogger(__name__)
-
-
-class RuleEvaluationError(RuntimeError):
-    """An expectation could not be evaluated (a suite or view bug, not a billing finding)."""
 
 
 @dataclass
@@ -50,7 +52,7 @@ class SuiteRun:
 
 @dataclass
 class RuleRunResult:
-    findings: list[dict]
+    findings: list[Finding]  # unique per (rule, claim, line), in report order
     ruleset_version: str
     suites: list[SuiteRun] = field(default_factory=list)
     lines_audited: int = 0
@@ -151,7 +153,11 @@ def _py(value):
     return value
 
 
-def _findings_from(result, frame: pd.DataFrame, index_columns: list[str]) -> list[dict]:
+def _text(value) -> str:
+    return _py(value) or ""
+
+
+def _findings_from(result, frame: pd.DataFrame, index_columns: list[str]) -> list[Finding]:
     meta = result.expectation_config.meta
     unexpected = result.result.get("unexpected_index_list") or []
     if not unexpected:
@@ -164,45 +170,42 @@ def _findings_from(result, frame: pd.DataFrame, index_columns: list[str]) -> lis
     cols = list(dict.fromkeys(index_columns + list(FINDING_COLUMNS) + fix_columns(meta)
                               + [c for c in (detail, edit_set) if c]))
     rows = keys.merge(frame[cols].drop_duplicates(index_columns), on=index_columns, how="left")
-    out = []
-    for rec in rows.to_dict("records"):
-        finding = {
-            "rule_id": meta["rule_id"],
-            "severity": meta["severity"],
-            "claim_key": rec["claim_key"],
-            "claim_id": rec["claim_id"],
-            "line_number": _py(rec.get("line_number")) if "line_number" in index_columns else None,
-            "date_of_service": _py(rec["date_of_service"]),
-            "procedure_code": rec["procedure_code"] or "",
-            "modifiers": rec["modifiers"] or "",
-            # NCCI rules: the row's own detail (the pair or limit, the edit set) completes the message.
-            "message": finding_message(meta, rec, detail=rec.get(detail) if detail else ""),
-            "source_file": rec["source_file"],
-            "interchange_control": rec["interchange_control"],
-            "billing_npi": rec["billing_npi"],
-            "payer_class": rec["payer_class"],
-        }
-        if edit_set:
-            finding["ncci_edit_set"] = rec.get(edit_set) or None
-        out.append(finding)
-    return out
+    return [_finding(meta, rec, "line_number" in index_columns, detail, edit_set)
+            for rec in rows.to_dict("records")]
 
 
-def _reported_before(engine: Engine, day: date, findings: list[dict]) -> set[tuple]:
-    """(rule_id, claim_key, line_number) already reported on an earlier audit day."""
-    if not findings or not inspect(engine).has_table("audit_finding"):
-        return set()
-    from claimaudit.store.schema import audit_finding as af
+def _finding(meta: dict, rec: dict, per_line: bool, detail: str | None, edit_set: str | None) -> Finding:
+    line = _py(rec.get("line_number")) if per_line else None
+    return Finding(
+        rule_id=meta["rule_id"],
+        severity=meta["severity"],
+        claim_key=rec["claim_key"],
+        claim_id=_text(rec["claim_id"]),
+        line_number=None if line is None else int(line),
+        date_of_service=_py(rec["date_of_service"]),
+        procedure_code=_text(rec["procedure_code"]),
+        modifiers=_text(rec["modifiers"]),
+        # NCCI rules: the row's own detail (the pair or limit, the edit set) completes the message.
+        message=_text(finding_message(meta, rec, detail=rec.get(detail) if detail else "")),
+        source_file=_text(rec["source_file"]),
+        interchange_control=_text(rec["interchange_control"]),
+        billing_npi=_text(rec["billing_npi"]),
+        payer_class=_text(rec["payer_class"]),
+        ncci_edit_set=(_py(rec.get(edit_set)) or None) if edit_set else None,
+    )
 
-    rule_ids = sorted({f["rule_id"] for f in findings})
-    claim_keys = sorted({f["claim_key"] for f in findings})
-    seen: set[tuple] = set()
-    with engine.connect() as conn:
-        for i in range(0, len(claim_keys), 500):
-            stmt = select(af.c.rule_id, af.c.claim_key, af.c.line_number).where(
-                af.c.audit_date < day, af.c.claim_key.in_(claim_keys[i:i + 500]), af.c.rule_id.in_(rule_ids))
-            seen.update((r, k, n) for r, k, n in conn.execute(stmt))
-    return seen
+
+def _report_order(f: Finding) -> tuple:
+    return f.claim_id, f.claim_key, f.line_number or 0, f.rule_id
+
+
+def unique_findings(findings: Iterable[Finding]) -> list[Finding]:
+    """One finding per (rule, claim, line), the first seen (several expectations of one rule may flag
+    the same row), in report order: claim id, claim key, line, rule. Also merges a day's batches."""
+    unique: dict[tuple, Finding] = {}
+    for f in findings:
+        unique.setdefault(f.key, f)
+    return sorted(unique.values(), key=_report_order)
 
 
 def _write_data_docs(gx: _GX, results: list, data_docs_dir: Path, day: date) -> None:
@@ -255,14 +258,14 @@ def run_rules(engine: Engine, audit_date: date, expectations_dir: Path, *,
     stages["gx_context"] = round(time.perf_counter() - t_gx, 3)
     t_suites = time.perf_counter()
 
-    findings: list[dict] = []
+    findings: list[Finding] = []
     runs: list[SuiteRun] = []
     gx_results = []
     for suite in suites:
         t0 = time.perf_counter()
         frame = _rows_for(suite, views.get(suite.view))
         index_columns = list(suite.index_columns)
-        suite_findings: list[dict] = []
+        suite_findings: list[Finding] = []
         n_rows = n_val = n_failed = 0
         for (start, end), expectations in suite.windows().items():
             rows = _window(frame, start, end)
@@ -285,19 +288,13 @@ def run_rules(engine: Engine, audit_date: date, expectations_dir: Path, *,
                     n_failed += 1
                     suite_findings.extend(_findings_from(r, rows, index_columns))
         if suite.report_once:
-            before = _reported_before(engine, audit_date, suite_findings)
-            suite_findings = [f for f in suite_findings
-                              if (f["rule_id"], f["claim_key"], f["line_number"]) not in before]
+            before = reported_before(engine, audit_date, suite_findings)
+            suite_findings = [f for f in suite_findings if f.key not in before]
         findings.extend(suite_findings)
         runs.append(SuiteRun(suite.name, n_rows, n_val, len(suite.expectations), n_failed, len(suite_findings),
                              round(time.perf_counter() - t0, 3)))
 
-    # One finding per (rule, claim, line): several expectations of one rule may flag the same row.
-    unique: dict[tuple, dict] = {}
-    for f in findings:
-        unique.setdefault((f["rule_id"], f["claim_key"], f["line_number"]), f)
-    ordered = sorted(unique.values(), key=lambda f: (f["claim_id"], f["claim_key"], f["line_number"] or 0,
-                                                     f["rule_id"]))
+    ordered = unique_findings(findings)
     stages["suites"] = round(time.perf_counter() - t_suites, 3)
     result = RuleRunResult(findings=ordered, ruleset_version=version, suites=runs, lines_audited=lines_audited,
                            stages=stages, history_rows=history_rows, ncci=ncci)

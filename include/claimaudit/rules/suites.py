@@ -17,13 +17,13 @@ suites: ``claim_radiation_oncology``, so no rule fires on another department's c
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from claimaudit.errors import ReferenceDataError
 from claimaudit.rules.fix_text import with_fix
-from claimaudit.rules.reference import REFERENCE_SUBDIR
+from claimaudit.rules.reference import REFERENCE_SUBDIR, read_json
 
 RULE_META_KEYS = ("rule_id", "severity", "scope", "effective_from", "effective_to", "citation", "title",
                   "message", "fix")
@@ -33,7 +33,7 @@ VIEWS = ("lines", "claims", "diagnoses")
 ROW_SETS = ("received_today", "touched_day", "touched_course", "all")
 
 
-class SuiteError(ValueError):
+class SuiteError(ReferenceDataError):
     """A suite file is malformed: names the file and the expectation."""
 
 
@@ -114,7 +114,7 @@ def finding_message(meta: dict, row: dict, detail: str = "") -> str:
 def load_suite(path: Path, *, check_with_gx: bool = True) -> Suite:
     """One suite file. ``check_with_gx=False`` reads only the metadata checks (the digest's rule
     catalogue), sparing the task the 2-3 s import of Great Expectations; the rules always check."""
-    doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    doc = read_json(path, SuiteError)
     where = Path(path).name
     meta = doc.get("meta") or {}
     if meta.get("view") not in VIEWS:

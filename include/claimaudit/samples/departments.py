@@ -13,6 +13,7 @@ import os
 import random
 from dataclasses import replace
 
+from claimaudit.errors import ConfigurationError
 from claimaudit.samples.catalog import PAYERS, Biller
 from claimaudit.samples.claims import Draft, new_claim
 from claimaudit.samples.courses import _weighted, random_person
@@ -51,7 +52,7 @@ def radonc_share(value: float | None = None) -> float:
         raw = os.environ.get(RADONC_SHARE_ENV, "").strip()
         value = float(raw) if raw else DEFAULT_RADONC_SHARE
     if not 0 < value <= 1:
-        raise ValueError(f"radiation-oncology share must be in (0, 1], got {value}")
+        raise ConfigurationError(f"radiation-oncology share must be in (0, 1], got {value}")
     return value
 
 

@@ -1,6 +1,8 @@
 """Writing a day's findings and audit_run row, and reading back what the digest shows.
 
 A day is rewritten whole in one transaction, so a rerun or backfill replaces and never duplicates.
+The findings come from the rules runner as ``model.Finding`` rows, already one per (rule, claim,
+line); ``reported_before`` answers the runner's "report once" question from the same table.
 Writers of findings queue on one lock (BEGIN IMMEDIATE on SQLite, an advisory lock on PostgreSQL):
 resolving findings touches earlier days' rows, so two days written at once must not interleave.
 """
@@ -8,15 +10,26 @@ resolving findings touches earlier days' rows, so two days written at once must 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 
-from sqlalchemy import Connection, Engine, and_, bindparam, delete, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    delete,
+    inspect,
+    select,
+    update,
+)
 from sqlalchemy.orm import aliased
 
+from claimaudit.model import Finding
 from claimaudit.review.triage import suppressed_finding_ids
 from claimaudit.store import schema as t
+from claimaudit.store.chunks import chunks
 from claimaudit.store.db import write_transaction
 
 _IN_CHUNK = 500
@@ -31,11 +44,6 @@ def finding_id(rule_id: str, claim_key: str, line_number: int | None) -> str:
     return hashlib.sha256(f"{rule_id}|{claim_key}|{line}".encode()).hexdigest()[:32]
 
 
-def _chunks(seq: Sequence, size: int) -> Iterable[Sequence]:
-    for i in range(0, len(seq), size):
-        yield seq[i:i + size]
-
-
 def _utc(value: datetime | None) -> datetime | None:
     # SQLite hands back naive datetimes; everything here is written in UTC.
     if value is None:
@@ -43,25 +51,35 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
-def _finding_rows(findings: list[dict], audit_date: date, run_id: str, ruleset_version: str) -> dict[str, dict]:
-    rows: dict[str, dict] = {}
-    for f in findings:
-        line = f.get("line_number")
-        line = None if line is None else int(line)
-        fid = finding_id(f["rule_id"], f["claim_key"], line)
-        if fid in rows:  # the same rule on the same claim line twice is one finding
-            continue
-        rows[fid] = dict(
-            finding_id=fid, run_id=run_id, audit_date=audit_date, rule_id=f["rule_id"],
-            severity=str(f["severity"]).lower(), claim_id=f.get("claim_id") or "", line_number=line,
-            date_of_service=f.get("date_of_service"), procedure_code=f.get("procedure_code") or "",
-            modifiers=f.get("modifiers") or "", message=f.get("message") or "",
-            source_file=f.get("source_file") or "", interchange_control=f.get("interchange_control") or "",
-            billing_npi=f.get("billing_npi") or "", payer_class=f.get("payer_class") or "",
-            ruleset_version=ruleset_version, claim_key=f["claim_key"], status="open", resolved_at=None,
-            ncci_edit_set=f.get("ncci_edit_set"),  # NCCI edit-set version the finding used (issue 13)
-        )
-    return rows
+def _finding_rows(findings: Sequence[Finding], audit_date: date, run_id: str,
+                  ruleset_version: str) -> dict[str, dict]:
+    rows = {finding_id(f.rule_id, f.claim_key, f.line_number): f for f in findings}
+    if len(rows) != len(findings):  # the runner's unique_findings makes them unique; two would be one row
+        raise ValueError("findings repeat a (rule, claim, line); pass them through rules.runner.unique_findings")
+    return {fid: dict(
+        finding_id=fid, run_id=run_id, audit_date=audit_date, rule_id=f.rule_id, severity=f.severity,
+        claim_id=f.claim_id, line_number=f.line_number, date_of_service=f.date_of_service,
+        procedure_code=f.procedure_code, modifiers=f.modifiers, message=f.message, source_file=f.source_file,
+        interchange_control=f.interchange_control, billing_npi=f.billing_npi, payer_class=f.payer_class,
+        ruleset_version=ruleset_version, claim_key=f.claim_key, status="open", resolved_at=None,
+        ncci_edit_set=f.ncci_edit_set,  # NCCI edit-set version the finding used (issue 13)
+    ) for fid, f in rows.items()}
+
+
+def reported_before(engine: Engine, day: date, findings: Sequence[Finding]) -> set[tuple[str, str, int | None]]:
+    """Keys (rule, claim, line) of ``findings`` already reported on an audit day before ``day``: a
+    "report once" suite's finding is not raised again."""
+    if not findings or not inspect(engine).has_table("audit_finding"):
+        return set()
+    f = t.audit_finding.c
+    rule_ids = sorted({x.rule_id for x in findings})
+    seen: set[tuple] = set()
+    with engine.connect() as conn:
+        for keys in chunks(sorted({x.claim_key for x in findings}), _IN_CHUNK):
+            stmt = select(f.rule_id, f.claim_key, f.line_number).where(
+                f.audit_date < day, f.claim_key.in_(keys), f.rule_id.in_(rule_ids))
+            seen.update((r, k, n) for r, k, n in conn.execute(stmt))
+    return seen
 
 
 def _seen_before(conn: Connection, ids: list[str], audit_date: date) -> tuple[dict[str, datetime], set[str]]:
@@ -69,7 +87,7 @@ def _seen_before(conn: Connection, ids: list[str], audit_date: date) -> tuple[di
     first_seen: dict[str, datetime] = {}
     earlier: set[str] = set()
     f = t.audit_finding.c
-    for chunk in _chunks(sorted(ids), _IN_CHUNK):
+    for chunk in chunks(sorted(ids), _IN_CHUNK):
         for fid, seen, day in conn.execute(select(f.finding_id, f.first_seen_at, f.audit_date)
                                            .where(f.finding_id.in_(chunk))):
             seen = _utc(seen)
@@ -80,7 +98,7 @@ def _seen_before(conn: Connection, ids: list[str], audit_date: date) -> tuple[di
     return first_seen, earlier
 
 
-def replace_day(engine: Engine, *, audit_date: date, run_id: str, ruleset_version: str, findings: list[dict],
+def replace_day(engine: Engine, *, audit_date: date, run_id: str, ruleset_version: str, findings: Sequence[Finding],
                 stats: dict, started_at: datetime) -> dict:
     """Replace the day's findings and audit_run row in one transaction.
 
@@ -96,7 +114,7 @@ def replace_day(engine: Engine, *, audit_date: date, run_id: str, ruleset_versio
         conn.execute(delete(t.audit_run).where(t.audit_run.c.audit_date == audit_date))
         for fid, row in rows.items():
             row["first_seen_at"] = first_seen.get(fid, started_at)
-        for chunk in _chunks(list(rows.values()), _BATCH):
+        for chunk in chunks(list(rows.values()), _BATCH):
             conn.execute(t.audit_finding.insert(), list(chunk))
         resolved = _apply_resolution(conn, audit_date, started_at)
         errors = sum(r["severity"] == "error" for r in rows.values())
@@ -147,7 +165,7 @@ def _apply_resolution(conn: Connection, audit_date: date, now: datetime) -> int:
     f = t.audit_finding.c
     cur_keys = sorted({r.cur_key for r in rows})
     failing: set[tuple[str, str]] = set()  # (rule_id, claim_key) still failing on the current version
-    for chunk in _chunks(cur_keys, _IN_CHUNK):
+    for chunk in chunks(cur_keys, _IN_CHUNK):
         failing.update(tuple(x) for x in conn.execute(
             select(f.rule_id, f.claim_key).where(f.claim_key.in_(chunk)).distinct()))
     changes, resolved_today = [], set()
@@ -167,7 +185,7 @@ def _apply_resolution(conn: Connection, audit_date: date, now: datetime) -> int:
         stmt = (update(t.audit_finding)
                 .where(and_(f.audit_date == bindparam("d"), f.finding_id == bindparam("i")))
                 .values(status=bindparam("s"), resolved_at=bindparam("r")))
-        for chunk in _chunks(changes, _BATCH):
+        for chunk in chunks(changes, _BATCH):
             conn.execute(stmt, list(chunk))
     return len(resolved_today)
 

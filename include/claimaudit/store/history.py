@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import date, datetime, timezone
 
 from sqlalchemy import Connection, Date, Engine, and_, bindparam, delete, func, select, tuple_, update
@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Date, Engine, and_, bindparam, delete, func, 
 from claimaudit.model import Claim, Diagnosis, ParseResult, ServiceLine, as_tuples, columns
 from claimaudit.staging import StagedRows
 from claimaudit.store import schema as t
+from claimaudit.store.chunks import chunks as _chunks
 from claimaudit.store.db import write_transaction
 from claimaudit.store.patient_keys import check_secret
 from claimaudit.store.limits import fit_rejection, fit_to_store
@@ -24,11 +25,6 @@ from claimaudit.store.limits import fit_rejection, fit_to_store
 ANALYZE_AFTER_LINES = 20_000  # a load this large refreshes the planner's statistics (PostgreSQL)
 BATCH_ROWS = 5_000  # rows per executemany: bounds memory and statement size
 _IN_CHUNK = 500  # keys per IN (...) lookup
-
-
-def _chunks(seq: Sequence, size: int) -> Iterable[Sequence]:
-    for i in range(0, len(seq), size):
-        yield seq[i:i + size]
 
 
 def _insert_many(conn: Connection, table, rows: list[dict]) -> None:
