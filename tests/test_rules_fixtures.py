@@ -6,16 +6,13 @@ case names one); the corrected twin yields no finding at all."""
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "rules"))
-
 from claimaudit.rules.catalogue import rule_catalogue
 from claimaudit.settings import EXPECTATIONS_DIR
-from _harness import audit, fixture_cases, fixture_ids, keyed, load_extract, load_spec, sqlite_engine
+from support.rule_fixtures import audit, fixture_cases, fixture_ids, keyed, load_extract, load_spec, sqlite_engine
 
 # ../shared beside the project root (as laid out for developers and CI), never an absolute path.
 CATALOGUE_MD = Path(__file__).resolve().parents[2] / "shared" / "rules" / "77386-rules.md"
