@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from airflow_services import airflow, dag_runs, processes_using, running_airflow, wait_dag_registered
+from support.airflow_services import airflow, dag_runs, processes_using, running_airflow, wait_dag_registered
 from claimaudit.samples.x12_writer import Claim, Interchange, Line, Patient, render_837
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -94,7 +94,7 @@ def airflow_metadata_url():
     """A fresh PostgreSQL database for Airflow's metadata, as in production. On SQLite the
     scheduler and ``backfill create`` lock each other out ("database is locked"; once the
     scheduler died on a half-created run)."""
-    from conftest import scratch_pg_database
+    from support.databases import scratch_pg_database
 
     with scratch_pg_database("airflow_backfill_test") as url:
         yield url

@@ -23,8 +23,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from airflow_services import ROOT, airflow, free_port, json_out, running_airflow, wait_dag_registered
 from claimaudit.samples.x12_writer import Claim, Interchange, Line, Patient, render_837
+from support.airflow_services import ROOT, airflow, json_out, running_airflow, wait_dag_registered
+from support.network import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -170,7 +171,7 @@ def local_reference_run(tmp_path: Path, monkeypatch) -> tuple[list[tuple], tuple
 
 @pytest.fixture
 def metadata_and_report_dbs():
-    from conftest import scratch_pg_database
+    from support.databases import scratch_pg_database
 
     with scratch_pg_database("airflow_celery_test") as meta, scratch_pg_database("audit_celery_test") as report:
         yield meta, report
@@ -193,7 +194,7 @@ def test_dag_on_celery_with_two_workers_sharing_no_folder(tmp_path, monkeypatch,
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": "1",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": meta_url,
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": meta_url,
-            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "celery_worker_host.worker_hostname",
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "support.celery_worker_host.worker_hostname",
             "AUDIT_TEST_WORKER_HOST": "audit-scheduler",
             "AUDIT_INBOX": str(tmp_path / "inbox"),
             "AUDIT_VAR_DIR": str(tmp_path / "scheduler-var"),

@@ -19,10 +19,11 @@ import pytest
 from claimaudit.samples.calendar import is_business_day
 from claimaudit.samples.generator import MAX_CLAIMS_PER_FILE, generate
 from claimaudit.samples.npi import is_valid_npi, make_npi, npi_check_digit
+from support.paths import RULE_CATALOGUE_MD
 
 DEMO_START, DEMO_END = date(2025, 6, 2), date(2025, 6, 13)
 ROOT = Path(__file__).resolve().parents[1]
-CATALOGUE = ROOT.parent / "shared" / "rules" / "77386-rules.md"
+CATALOGUE = RULE_CATALOGUE_MD
 # The catalogue's rule ids (shared/rules/77386-rules.md); test_rule_ids_match_the_catalogue keeps this in step.
 RULE_IDS = {
     "R77386-DOS-BEFORE-2015", "R77386-DELETED-2026", "R77386-MOD-TC", "R77386-MOD-26", "R77386-UNITS-PER-LINE",

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from claimaudit import pipeline
 from claimaudit.settings import Settings
 from claimaudit.store import schema as t
-from hostile import DAY, extract, imrt_claim, out_of_spec_files, write_day
+from support.hostile import DAY, extract, imrt_claim, out_of_spec_files, write_day
 
 
 def settings_for(tmp_path: Path, db_url: str, **kw) -> Settings:
@@ -86,7 +86,7 @@ def test_out_of_spec_values_reject_their_claim_not_the_day(tmp_path, db_url):
 
 def test_out_of_spec_values_give_the_same_result_on_sqlite_and_postgresql(tmp_path):
     """The hostile fixtures on both databases, compared row for row."""
-    from conftest import scratch_pg_database
+    from support.databases import scratch_pg_database
 
     states = {}
     lite = f"sqlite:///{tmp_path / 'lite.db'}"
@@ -486,7 +486,7 @@ def second_db_url(db_url, tmp_path):
     if db_url.startswith("sqlite"):
         yield f"sqlite:///{tmp_path / 'second.db'}"
         return
-    from conftest import scratch_pg_database
+    from support.databases import scratch_pg_database
 
     with scratch_pg_database("claimaudit_second") as url:
         yield url

@@ -5,9 +5,7 @@ report DB, TEST edit sets (not CMS values) imported in the published layout, the
 from __future__ import annotations
 
 import json
-import sys
 from datetime import date, datetime, timezone
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -22,10 +20,8 @@ from claimaudit.settings import EXPECTATIONS_DIR
 from claimaudit.store.findings import replace_day
 from claimaudit.store.schema import audit_finding, audit_run
 from claimaudit.samples.x12_writer import Claim
-
-sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "rules"))
-from _harness import load_extract  # noqa: E402
-from _scenario import DX, PATIENT, extract, line  # noqa: E402
+from support.rule_fixtures import load_extract
+from support.rule_scenario import DX, PATIENT, extract, line
 
 R = "TEST rationale (not CMS)"
 DAY = date(2025, 4, 7)  # received; dates of service in 2025-Q2

@@ -27,8 +27,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from airflow_services import free_port, processes_using
-from cdp_browser import CHROMIUM, Browser
+from support.airflow_services import processes_using
+from support.chromium import CHROMIUM, Chromium, chromium_installed
+from support.network import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -166,27 +167,27 @@ def test_a_viewer_reads_but_cannot_change_a_status_and_an_editor_can(airflow_loc
         assert r.url.endswith("/claims-audit/runs/2025-06-04") and "Audited day 2025-06-04" in r.read().decode()
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="headless browser test needs the Debian chromium package "
-                                                   "(/usr/bin/chromium); install it with apt-get install chromium")
+@pytest.mark.skipif(not chromium_installed(), reason="headless browser test needs the Debian chromium package "
+                                                     f"({CHROMIUM}); install it with apt-get install chromium")
 def test_in_chromium_a_billing_user_signs_in_and_suppresses_a_finding(airflow_local):
     url = airflow_local["url"]
-    browser = Browser()
+    browser = Chromium()
     try:
         browser.viewport(1000)
         browser.goto(f"{url}/auth/login?next={url}/claims-audit/findings")
         browser.wait_for("document.querySelector('input[name=username]')")
-        browser.js("document.querySelector('input[name=username]').focus()")
-        browser.send("Input.insertText", text="billing")
-        browser.js("document.querySelector('input[name=password]').focus()")
-        browser.send("Input.insertText", text=airflow_local["passwords"]["billing"])
+        browser.evaluate("document.querySelector('input[name=username]').focus()")
+        browser.type_text("billing")
+        browser.evaluate("document.querySelector('input[name=password]').focus()")
+        browser.type_text(airflow_local["passwords"]["billing"])
         browser.wait_for("!document.querySelector('button[type=submit]').disabled")
-        browser.js("document.querySelector('button[type=submit]').click()")
+        browser.evaluate("document.querySelector('button[type=submit]').click()")
         browser.wait_for("location.pathname === '/claims-audit/findings' && document.readyState === 'complete'")
-        assert "Signed in as billing" in browser.js("document.body.innerText")
-        rows = browser.js("document.querySelectorAll('table.findings tbody tr').length")
+        assert "Signed in as billing" in browser.evaluate("document.body.innerText")
+        rows = browser.evaluate("document.querySelectorAll('table.findings tbody tr').length")
         assert rows > 0
         browser.screenshot(SCREENSHOTS / "plugin-findings-1000.png")
-        browser.viewport(390, 844)
+        browser.viewport(390, 844, mobile=True)
         browser.screenshot(SCREENSHOTS / "plugin-findings-390.png", full_page=False)  # a phone's first screen
 
         # Inside Airflow's own UI: the "Claims audit" navigation entry embeds the list.
@@ -199,29 +200,30 @@ def test_in_chromium_a_billing_user_signs_in_and_suppresses_a_finding(airflow_lo
 
         # An open error finding: open it, suppress it as a payer exception.
         browser.goto(f"{url}/claims-audit/findings?severity=error&status=open&sort=rule_id&order=asc")
-        href = browser.js("document.querySelector('table.findings a.claim').getAttribute('href')")
+        href = browser.evaluate("document.querySelector('table.findings a.claim').getAttribute('href')")
         fid = href.rsplit("/", 1)[1]
         browser.goto(url + href)
-        assert browser.js("document.getElementById('status').innerText") == "open"
-        text = browser.js("document.body.innerText")
+        assert browser.evaluate("document.getElementById('status').innerText") == "open"
+        text = browser.evaluate("document.body.innerText")
         for section in ("Claim as stored", "Diagnoses", "History", "First seen", "Fix", "Source file"):
             assert section in text, section
         browser.screenshot(SCREENSHOTS / "plugin-finding-1000.png")
-        browser.viewport(390, 844)
+        browser.viewport(390, 844, mobile=True)
         browser.screenshot(SCREENSHOTS / "plugin-finding-390.png", full_page=False)
-        browser.js("document.getElementById('action').value = 'suppress';"
-                   "document.getElementById('reason').value = 'payer_exception';")
-        browser.js("document.getElementById('note').focus()")
-        browser.send("Input.insertText", text="Payer contract allows this; checked with Ana")
-        browser.js("document.getElementById('submit-review').click()")
+        browser.evaluate("document.getElementById('action').value = 'suppress';"
+                         "document.getElementById('reason').value = 'payer_exception';")
+        browser.evaluate("document.getElementById('note').focus()")
+        browser.type_text("Payer contract allows this; checked with Ana")
+        browser.evaluate("document.getElementById('submit-review').click()")
         browser.wait_for("document.getElementById('status') && "
                          "document.getElementById('status').innerText === 'suppressed'")
         browser.wait_for("document.readyState === 'complete'")
-        assert "Payer exception · Payer contract allows this; checked with Ana" in browser.js("document.body.innerText")
-        browser.js("document.getElementById('history').scrollIntoView()")
+        assert "Payer exception · Payer contract allows this; checked with Ana" in browser.evaluate(
+            "document.body.innerText")
+        browser.evaluate("document.getElementById('history').scrollIntoView()")
         browser.screenshot(SCREENSHOTS / "plugin-finding-suppressed-390.png", full_page=False)
         browser.viewport(1000)
-        browser.js("document.getElementById('history').scrollIntoView()")
+        browser.evaluate("document.getElementById('history').scrollIntoView()")
         browser.screenshot(SCREENSHOTS / "plugin-finding-suppressed-1000.png", full_page=False)
 
         # The DAG run's "Claims audit day" tab opens the day that run audited.

@@ -5,7 +5,7 @@ For each width the page is laid out by Chromium, a script measures it after load
 of the same page is kept under ``var/screenshots/`` for a person to look at. The inline chart
 (cid: in the email) is given to the browser as a data: URI, as a mail client shows it.
 
-Chromium is driven over the DevTools protocol (``chromium_cdp``): headless windows are never
+Chromium is driven over the DevTools protocol (``support.chromium``): headless windows are never
 narrower than 500 px, so the phone's viewport is emulated as DevTools' device mode does it.
 Skips, saying why, where ``/usr/bin/chromium`` (Debian package ``chromium``) is not installed;
 CI installs it.
@@ -21,14 +21,13 @@ from pathlib import Path
 
 import pytest
 
-from chromium_cdp import Chromium
 from claimaudit.report.digest import DigestOptions, build_digest
 from claimaudit.report.worklist import open_worklist
 from claimaudit.rules.catalogue import rule_catalogue
 from claimaudit.settings import EXPECTATIONS_DIR
-from report_scenarios import CATALOGUE, D2, RUN_URL, busy_month, empty_day, two_days
+from support.chromium import CHROMIUM, Chromium, chromium_installed
+from support.report_scenarios import CATALOGUE, D2, RUN_URL, busy_month, empty_day, two_days
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = Path(os.environ.get("AUDIT_SCREENSHOT_DIR", ROOT / "var" / "screenshots"))
 LINKED = DigestOptions(airflow_base_url="https://airflow.example.org",
@@ -36,7 +35,7 @@ LINKED = DigestOptions(airflow_base_url="https://airflow.example.org",
                        data_docs_url="https://audit.example.org/data-docs")
 
 pytestmark = pytest.mark.skipif(
-    not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)),
+    not chromium_installed(),
     reason=f"headless Chromium not installed at {CHROMIUM} (apt-get install chromium); CI installs it")
 
 MEASURE = """(function () {

@@ -17,6 +17,7 @@ import pytest
 from claimaudit import pipeline
 from claimaudit.report.data_docs import external_references, make_offline
 from claimaudit.settings import Settings
+from support.chromium import CHROMIUM, Chromium, chromium_installed
 
 DAY = "2025-06-03"
 
@@ -63,14 +64,9 @@ def test_data_docs_have_an_index_and_no_internet_assets(audited_day):
     assert str(index) in msg.get_body(("plain",)).get_content()
 
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-
-
-@pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK),
+@pytest.mark.skipif(not chromium_installed(),
                     reason=f"headless Chromium not installed at {CHROMIUM} (apt-get install chromium)")
 def test_data_docs_render_styled_offline(audited_day):
-    from chromium_cdp import Chromium
-
     day_dir = audited_day.data_docs_dir / DAY
     pages = [p for p in sorted(day_dir.rglob("*.html")) if p.name != "index.html"]
     page = next((p for p in pages if "fa-times" in p.read_text(encoding="utf-8")), pages[0])  # one with a failure

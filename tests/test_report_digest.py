@@ -27,7 +27,7 @@ from claimaudit.rules.catalogue import rule_catalogue
 from claimaudit.settings import EXPECTATIONS_DIR
 from claimaudit.store import schema as t
 from claimaudit.store.findings import replace_day
-from report_scenarios import CATALOGUE, D1, D2, RUN_URL, XSS, busy_month, empty_day, run_time, two_days
+from support.report_scenarios import CATALOGUE, D1, D2, RUN_URL, XSS, busy_month, empty_day, run_time, two_days
 
 GOLDEN = Path(__file__).parent / "golden"
 LINKED = DigestOptions(airflow_base_url="https://airflow.example.org",
@@ -138,7 +138,7 @@ def test_all_clear_only_when_nothing_is_open(sqlite_engine):
 
 def test_rejected_only_day_is_not_all_clear_and_still_sends(sqlite_engine):
     from claimaudit.store.history import load_results
-    from conftest import build_parse_result
+    from support.parse_results import build_parse_result
 
     bad = build_parse_result("junk.bin", [], rejections=[{"reason": "not an X12 file: no ISA segment"}])
     load_results(sqlite_engine, [bad], D2)

@@ -13,7 +13,7 @@ from claimaudit.model import Finding
 from claimaudit.report.digest import build_digest
 from claimaudit.store.findings import replace_day
 from claimaudit.store.history import load_results
-from conftest import build_parse_result
+from support.parse_results import build_parse_result
 
 DAY = date(2025, 6, 3)
 XSS = "<script>alert(1)</script>"

@@ -20,8 +20,8 @@ from claimaudit.report.range_summary import (archive_pending, collect_range, pen
                                              read_pending, record_change, render_text)
 from claimaudit.settings import Settings
 from claimaudit.store.findings import replace_day
-from conftest import build_parse_result
-from report_scenarios import D1, D2, finding, run_time, two_days
+from support.parse_results import build_parse_result
+from support.report_scenarios import D1, D2, finding, run_time, two_days
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = Path(__file__).parent / "golden"

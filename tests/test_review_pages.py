@@ -17,7 +17,7 @@ from claimaudit.review.web import Reviewer, create_app
 from claimaudit.settings import Settings
 from claimaudit.store.findings import finding_id, replace_day
 from claimaudit.store.history import load_results
-from conftest import build_parse_result
+from support.parse_results import build_parse_result
 
 D1, D2 = date(2025, 6, 2), date(2025, 6, 3)
 T0 = datetime(2025, 6, 3, 2, 0, tzinfo=timezone.utc)

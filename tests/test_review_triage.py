@@ -16,7 +16,7 @@ from claimaudit.review.triage import (TriageError, allowed_actions, record_actio
 from claimaudit.store import schema as t
 from claimaudit.store.findings import day_summary, finding_id, replace_day
 from claimaudit.store.history import load_results
-from conftest import build_parse_result
+from support.parse_results import build_parse_result
 
 D1, D2, D3 = date(2025, 6, 2), date(2025, 6, 3), date(2025, 6, 4)
 T0 = datetime(2025, 6, 3, 2, 0, tzinfo=timezone.utc)

@@ -6,19 +6,14 @@ case names one); the corrected twin yields no finding at all."""
 from __future__ import annotations
 
 import re
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "rules"))
-
 from claimaudit.rules.catalogue import rule_catalogue
 from claimaudit.settings import EXPECTATIONS_DIR
-from _harness import audit, fixture_cases, fixture_ids, keyed, load_extract, load_spec, sqlite_engine
+from support.paths import RULE_CATALOGUE_MD
+from support.rule_fixtures import audit, fixture_cases, fixture_ids, keyed, load_extract, load_spec, sqlite_engine
 
-# ../shared beside the project root (as laid out for developers and CI), never an absolute path.
-CATALOGUE_MD = Path(__file__).resolve().parents[2] / "shared" / "rules" / "77386-rules.md"
 RULE_IDS = sorted(rule_catalogue(EXPECTATIONS_DIR))
 
 
@@ -26,9 +21,9 @@ def test_every_catalogued_rule_has_a_fixture():
     assert fixture_ids() == RULE_IDS
 
 
-@pytest.mark.skipif(not CATALOGUE_MD.exists(), reason="shared rule catalogue not mounted")
+@pytest.mark.skipif(not RULE_CATALOGUE_MD.exists(), reason="shared rule catalogue not mounted")
 def test_suites_cover_the_shared_catalogue_exactly():
-    text = CATALOGUE_MD.read_text()
+    text = RULE_CATALOGUE_MD.read_text()
     rows = dict(re.findall(r"^\| ((?:R77|DQ-)[A-Z0-9-]+) \| (error|warning) \|", text, re.M))
     catalogue = rule_catalogue(EXPECTATIONS_DIR)
     # NCCI-* rules check the CMS edit sets imported into the report DB (issue 13), not catalogue rows.

@@ -4,19 +4,15 @@ voids, findings in the architecture's format, course findings reported once, Dat
 from __future__ import annotations
 
 import json
-import sys
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
 
 from claimaudit.model import Finding, columns
 from claimaudit.rules.runner import run_rules
 from claimaudit.settings import EXPECTATIONS_DIR
 from claimaudit.store.db import engine_for, ensure_schema
 from claimaudit.store.findings import replace_day
-
-sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "rules"))
-from _harness import keyed, load_extract, load_spec, sqlite_engine  # noqa: E402
-from _scenario import START, deliveries, extract, planning, weekdays  # noqa: E402
+from support.rule_fixtures import keyed, load_extract, load_spec, sqlite_engine
+from support.rule_scenario import START, deliveries, extract, planning, weekdays
 
 FINDING_KEYS = {"rule_id", "severity", "claim_key", "claim_id", "line_number", "date_of_service", "procedure_code",
                 "modifiers", "message", "source_file", "interchange_control", "billing_npi", "payer_class"}
@@ -82,7 +78,7 @@ def test_course_findings_are_reported_once_across_days(tmp_path):
 def test_clean_claims_across_patients_and_claim_types_give_no_finding(tmp_path):
     """Z51.0 first with the cancer second, 77387-26 beside 77386 on the physician's 837P,
     a second session with 76, weekly physics and a replacement superseding its original."""
-    from _scenario import PATIENT, Claim, line
+    from support.rule_scenario import PATIENT, Claim, line
 
     engine = sqlite_engine(tmp_path)
     dates = weekdays(START, 5)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from datetime import date
 from pathlib import Path
 
@@ -18,9 +17,7 @@ from claimaudit.rules.runner import needed_columns
 from claimaudit.rules.suites import SuiteError, load_suite, load_suites, ruleset_version
 from claimaudit.rules.views import npi_check_digit_ok
 from claimaudit.settings import EXPECTATIONS_DIR, PROJECT_ROOT
-
-sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "rules"))
-from _harness import audit, keyed, load_extract, load_spec, sqlite_engine  # noqa: E402
+from support.rule_fixtures import audit, keyed, load_extract, load_spec, sqlite_engine
 
 
 def test_catalogue_page_is_up_to_date():
@@ -128,7 +125,7 @@ def test_a_threshold_change_is_data_only(tmp_path):
 def test_effective_dates_follow_the_service_not_the_audit_day(tmp_path):
     """A 2025 service received and audited in 2026 is judged by the 2015-2025 rules (here
     DX-NEOPLASM fires) and not by R77386-DELETED-2026."""
-    from _scenario import deliveries, extract, planning
+    from support.rule_scenario import deliveries, extract, planning
 
     dos, received = date(2025, 12, 30), date(2026, 1, 5)
     engine = sqlite_engine(tmp_path)

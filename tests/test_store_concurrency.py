@@ -13,7 +13,7 @@ from claimaudit.store import schema as t
 from claimaudit.store.db import engine_for, ensure_schema
 from claimaudit.store.findings import replace_day
 from claimaudit.store.history import load_results
-from conftest import build_parse_result
+from support.parse_results import build_parse_result
 
 DAYS = [date(2025, 6, 2), date(2025, 6, 3), date(2025, 6, 4)]
 CLAIMS_PER_DAY = 300

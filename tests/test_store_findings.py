@@ -12,7 +12,7 @@ from claimaudit.rules.runner import unique_findings
 from claimaudit.store import schema as t
 from claimaudit.store.findings import day_summary, finding_id, mark_email_sent, replace_day
 from claimaudit.store.history import load_results
-from conftest import build_parse_result
+from support.parse_results import build_parse_result
 
 D1, D2, D3 = date(2025, 6, 2), date(2025, 6, 3), date(2025, 6, 4)
 T0 = datetime(2025, 6, 3, 2, 0, tzinfo=timezone.utc)

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from claimaudit.store import schema as t
 from claimaudit.store.history import load_results
-from conftest import build_parse_result
+from support.parse_results import build_parse_result
 
 D1, D2, D3 = date(2025, 6, 2), date(2025, 6, 3), date(2025, 6, 4)
 

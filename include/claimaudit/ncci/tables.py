@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import Boolean, Column, Date, DateTime, ForeignKey, Index, Integer, SmallInteger, String, Table, Text
 
-from claimaudit.store.schema import metadata
+from claimaudit.store.metadata import metadata
 
 KINDS = ("ptp", "mue")
 TABLE_KINDS = ("practitioner", "hospital")

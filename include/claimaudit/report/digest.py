@@ -12,103 +12,26 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
-from urllib.parse import quote
 
 from sqlalchemy import Engine
 
 from claimaudit.errors import PipelineStateError
 from claimaudit.report.chart import trend_png
 from claimaudit.report.csv_export import worklist_csv
-from claimaudit.report.feed import FeedHealth, feed_health
-from claimaudit.report.worklist import BacklogPoint, ClaimGroup, WorkItem, backlog_series, group_by_claim, \
-    open_worklist
+from claimaudit.report.digest_content import Digest, DigestOptions, RuleLine
+from claimaudit.report.feed import feed_health
+from claimaudit.report.render_html import render_html
+from claimaudit.report.render_text import render_text
+from claimaudit.report.worklist import WorkItem, backlog_series, group_by_claim, open_worklist
 from claimaudit.store.findings import SEVERITY_ORDER, DaySummary, day_summary
 
 DETAILS = ("worklist", "summary")
 # The worklist CSV goes as plain text up to this size (about 210 open findings), zipped beyond:
 # the whole email must stay under 100 KB (Gmail clips messages past about 102 KB).
 CSV_PLAIN_LIMIT = 68_000
-
-
-@dataclass(frozen=True)
-class DigestOptions:
-    """Everything about the digest that comes from settings (see Settings / README)."""
-    detail: str = "worklist"
-    max_claims: int = 15
-    delivery_days: frozenset[int] = frozenset(range(5))
-    holidays: frozenset[date] = frozenset()
-    low_volume_ratio: float = 0.5
-    volume_window: int = 20
-    airflow_base_url: str = ""  # "" = unknown: then no finding links
-    finding_url_pattern: str = "{base_url}/claims-audit/findings/{finding_id}"
-    rule_catalogue_url: str = ""
-    data_docs_url: str = ""  # base URL of var/data_docs as served; "" = show the local path
-    data_docs_path: str = ""  # the day's index.html on the audit host, when it exists
-
-    @classmethod
-    def from_settings(cls, s, *, airflow_base_url: str = "", data_docs_path: str = "") -> "DigestOptions":
-        return cls(detail=s.email_detail, max_claims=s.digest_max_claims, delivery_days=s.delivery_days,
-                   holidays=s.holidays, low_volume_ratio=s.low_volume_ratio, volume_window=s.volume_window,
-                   airflow_base_url=(s.airflow_base_url or airflow_base_url).rstrip("/"),
-                   finding_url_pattern=s.finding_url_pattern, rule_catalogue_url=s.rule_catalogue_url,
-                   data_docs_url=s.data_docs_url, data_docs_path=data_docs_path)
-
-
-@dataclass(frozen=True)
-class RuleLine:
-    rule_id: str
-    severity: str
-    title: str
-    fix: str
-    open: int
-    new: int
-    resolved: int
-
-
-@dataclass
-class Digest:
-    """What one digest says; the renderers only lay it out."""
-    audit_date: date
-    summary: DaySummary
-    feed: FeedHealth
-    worklist: list[WorkItem]
-    groups: list[ClaimGroup]
-    series: list[BacklogPoint]
-    rules: list[RuleLine]
-    catalogue: dict[str, dict]
-    options: DigestOptions
-    run_url: str = ""
-    new: int = 0
-    resolved: int = 0
-    subject: str = ""
-    status: str = "clear"  # alert | work | clear
-    links: list[tuple[str, str]] = field(default_factory=list)  # (label, URL or local path)
-
-    @property
-    def worklist_mode(self) -> bool:
-        return self.options.detail == "worklist"
-
-    @property
-    def open(self) -> int:
-        return len(self.worklist)
-
-    @property
-    def open_errors(self) -> int:
-        return sum(i.severity == "error" for i in self.worklist)
-
-    @property
-    def shown_groups(self) -> list[ClaimGroup]:
-        return self.groups[:max(0, self.options.max_claims)]
-
-    def finding_url(self, finding_id: str) -> str:
-        base = self.options.airflow_base_url
-        if not (base and self.options.finding_url_pattern):
-            return ""
-        return self.options.finding_url_pattern.format(base_url=base, finding_id=quote(finding_id, safe=""))
 
 
 def chart_cid(audit_date: date) -> str:
@@ -244,9 +167,6 @@ def _cte(text: str) -> str | None:
 
 
 def digest_message(d: Digest, *, email_from: str, email_to: list[str]) -> EmailMessage:
-    from claimaudit.report.render_html import render_html
-    from claimaudit.report.render_text import render_text
-
     run = d.summary.run
     cid = chart_cid(d.audit_date)
     msg = EmailMessage()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from html import escape
 
 from claimaudit.ncci.runinfo import digest_line as ncci_digest_line
-from claimaudit.report.digest import Digest
+from claimaudit.report.digest_content import Digest
 from claimaudit.report.wording import claims_read, code_with_modifiers, day_label, days_open_label, dos_label, line_label, \
     money, one_line, plural
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from claimaudit.report.digest import Digest
+from claimaudit.report.digest_content import Digest
 from claimaudit.report.render_html import chart_caption, not_listed
 from claimaudit.report.wording import claims_read, code_with_modifiers, day_label, days_open_label, dos_label, line_label, money, \
     one_line, plural

@@ -135,12 +135,7 @@ def create_app(reader: Callable[..., Reviewer], editor: Callable[..., Reviewer],
     raising 401 (not signed in) / 403 (not allowed); ``login_url(next)`` is where to sign in."""
     app = FastAPI(title="Claims audit review", docs_url=None, redoc_url=None, openapi_url=None)
     store = _Store(settings_factory)
-    env = _env()
-
-    def page(request: Request, template: str, status_code: int = 200, **context) -> HTMLResponse:
-        base = request.scope.get("root_path", "")
-        html = env.get_template(template).render(base=base, request=request, **context)
-        return HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})
+    page = _page_renderer(_env())
 
     @app.exception_handler(HTTPException)
     async def _http_error(request: Request, exc: HTTPException):
@@ -150,6 +145,32 @@ def create_app(reader: Callable[..., Reviewer], editor: Callable[..., Reviewer],
         return page(request, "error.html", status_code=exc.status_code, code=exc.status_code, detail=exc.detail,
                     login=login_url(str(request.url)) if exc.status_code == 401 else "")
 
+    # Registered in this order: Starlette matches routes first come, first served.
+    _add_finding_pages(app, store, page, reader, editor)
+    _add_rule_and_run_pages(app, store, page, reader)
+    _add_json_api(app, store, reader, editor)
+    return app
+
+
+def _page_renderer(env: Environment) -> Callable[..., HTMLResponse]:
+    def page(request: Request, template: str, status_code: int = 200, **context) -> HTMLResponse:
+        base = request.scope.get("root_path", "")
+        html = env.get_template(template).render(base=base, request=request, **context)
+        return HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})
+
+    return page
+
+
+def _finding_detail(store: _Store, finding_id: str) -> q.FindingDetail:
+    with store.engine.connect() as conn:
+        detail = q.finding_detail(conn, finding_id)
+    if detail is None:
+        raise HTTPException(404, f"no finding {finding_id}")
+    return detail
+
+
+def _add_finding_pages(app: FastAPI, store: _Store, page: Callable[..., HTMLResponse],
+                       reader: Callable[..., Reviewer], editor: Callable[..., Reviewer]) -> None:
     @app.get("/", include_in_schema=False)
     def home(request: Request, user: Reviewer = Depends(reader)):
         return RedirectResponse(request.scope.get("root_path", "") + "/findings", status_code=303)
@@ -166,16 +187,9 @@ def create_app(reader: Callable[..., Reviewer], editor: Callable[..., Reviewer],
                     choices=choices, statuses=q.LIST_STATUSES, severities=q.SEVERITIES, day=day,
                     query=flt.as_query(), sorts=q.SORTS, urlencode=urlencode)
 
-    def _detail(finding_id: str) -> q.FindingDetail:
-        with store.engine.connect() as conn:
-            detail = q.finding_detail(conn, finding_id)
-        if detail is None:
-            raise HTTPException(404, f"no finding {finding_id}")
-        return detail
-
     @app.get("/findings/{finding_id}", response_class=HTMLResponse)
     def finding(request: Request, finding_id: str, user: Reviewer = Depends(reader)):
-        detail = _detail(finding_id)
+        detail = _finding_detail(store, finding_id)
         return page(request, "finding.html", user=user, f=detail, rule=store.catalogue.get(detail.rule_id),
                     actions=allowed_actions(detail.review_status), error="")
 
@@ -186,13 +200,16 @@ def create_app(reader: Callable[..., Reviewer], editor: Callable[..., Reviewer],
         try:
             record_action(store.engine, finding_id, action, actor=user.name, reason=reason or None, note=note)
         except TriageError as exc:
-            detail = _detail(finding_id)
+            detail = _finding_detail(store, finding_id)
             return page(request, "finding.html", status_code=409, user=user, f=detail,
                         rule=store.catalogue.get(detail.rule_id), actions=allowed_actions(detail.review_status),
                         error=str(exc))
         return RedirectResponse(f"{request.scope.get('root_path', '')}/findings/{finding_id}#history",
                                 status_code=303)
 
+
+def _add_rule_and_run_pages(app: FastAPI, store: _Store, page: Callable[..., HTMLResponse],
+                            reader: Callable[..., Reviewer]) -> None:
     @app.get("/rules", response_class=HTMLResponse)
     def rules(request: Request, user: Reviewer = Depends(reader)):
         with store.engine.connect() as conn:
@@ -233,8 +250,9 @@ def create_app(reader: Callable[..., Reviewer], editor: Callable[..., Reviewer],
             raise HTTPException(404, f"{day} has not been audited")
         return page(request, "run.html", user=user, r=detail)
 
-    # ------------------------------------------------------------ JSON API
 
+def _add_json_api(app: FastAPI, store: _Store, reader: Callable[..., Reviewer],
+                  editor: Callable[..., Reviewer]) -> None:
     @app.get("/api/findings")
     def api_findings(request: Request, sort: str = "audit_date", order: str = "desc", page_no: int = 1,
                      page_size: int = q.PAGE_SIZE, user: Reviewer = Depends(reader)):
@@ -246,7 +264,7 @@ def create_app(reader: Callable[..., Reviewer], editor: Callable[..., Reviewer],
 
     @app.get("/api/findings/{finding_id}")
     def api_finding(finding_id: str, user: Reviewer = Depends(reader)):
-        detail = _detail(finding_id)
+        detail = _finding_detail(store, finding_id)
         out = _jsonable(asdict(detail))
         out["status"] = detail.status
         out["actions"] = allowed_actions(detail.review_status)
@@ -261,5 +279,3 @@ def create_app(reader: Callable[..., Reviewer], editor: Callable[..., Reviewer],
             code = 404 if str(exc).startswith("no finding") else 409
             raise HTTPException(code, str(exc)) from None
         return _jsonable(asdict(done))
-
-    return app

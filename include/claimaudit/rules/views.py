@@ -135,13 +135,6 @@ def _left_join(df: pd.DataFrame, right: pd.DataFrame, on: list[str], columns: li
     return df
 
 
-def _empty_line_view(lines: pd.DataFrame, ref: Reference) -> pd.DataFrame:
-    out = lines.copy()
-    for name in ref.code_lists:
-        out[f"in_{name}"] = pd.Series(dtype=bool)
-    return out
-
-
 def build_line_view(lines: pd.DataFrame, dx: pd.DataFrame, ref: Reference, day: date) -> pd.DataFrame:
     df = lines.copy()
     df["date_of_service"] = pd.to_datetime(df["date_of_service"])

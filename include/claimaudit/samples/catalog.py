@@ -37,7 +37,6 @@ PHYSICIANS = Biller("PHYS", "P", "LAKESIDE RADIATION ONCOLOGY ASSOC", make_npi("
 FREESTANDING = Biller("FS", "P", "PRAIRIE CANCER CENTER", make_npi("174409326"), "PRAIRIECC",
                       "PRAIRIECC", "PCC", "11", "global",
                       (make_npi("120931574"), make_npi("136098862"), make_npi("149227750")))
-BILLERS = {b.key: b for b in (HOSPITAL, PHYSICIANS, FREESTANDING)}
 
 
 @dataclass(frozen=True)

@@ -104,13 +104,6 @@ _C_KEY, _C_ID, _C_SENDER, _C_ICN, _C_PATIENT, _C_REF = (
 assert _LINE_FIELDS[0] == _DX_FIELDS[0] == "claim_key"
 
 
-def _existing(conn: Connection, column, values: list) -> set:
-    found: set = set()
-    for chunk in _chunks(sorted(set(values)), _IN_CHUNK):
-        found.update(conn.scalars(select(column).where(column.in_(chunk))))
-    return found
-
-
 def _existing_interchanges(conn: Connection, keys: set[tuple[str, str]]) -> set[tuple[str, str]]:
     found: set = set()
     cols = tuple_(t.interchange.c.sender_id, t.interchange.c.interchange_control)

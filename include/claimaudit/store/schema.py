@@ -14,21 +14,13 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
-    MetaData,
     String,
     Table,
     Text,
     PrimaryKeyConstraint,
 )
 
-# Named constraints: migrations then name the same objects on SQLite and PostgreSQL.
-metadata = MetaData(naming_convention={
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-})
+from claimaudit.store.metadata import metadata
 
 # One row per file received (by content hash): the same bytes delivered twice are read once.
 ingested_file = Table(
@@ -284,7 +276,8 @@ FINDING_CONTRACT_COLUMNS = (
 )
 
 # The NCCI edit-set tables (issue 13) live with their importer; imported here so that
-# ``metadata`` (create_all, the migration check) holds every table of the report store.
+# ``metadata`` (create_all, the migration check) holds every table of the report store. They take
+# ``metadata`` from claimaudit.store.metadata, so this import runs one way only.
 from claimaudit.ncci import tables as _ncci_tables  # noqa: E402,F401
 
 __all__ = [

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date
-from functools import lru_cache
 
 
 def d8(text: str) -> date | None:
@@ -51,8 +50,3 @@ def number(text: str) -> float | None:
         return float(text)
     except ValueError:
         return None
-
-
-# Service dates and amounts repeat heavily within a file: cached versions for the per-line path.
-cached_first_day = lru_cache(maxsize=4096)(first_day)
-cached_number = lru_cache(maxsize=4096)(number)

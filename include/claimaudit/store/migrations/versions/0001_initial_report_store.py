@@ -20,7 +20,18 @@ depends_on: Union[str, Sequence[str], None] = None
 
 
 def upgrade() -> None:
-    """Upgrade schema."""
+    """Upgrade schema: one helper per table with its indexes; claim before the tables referring to it."""
+    _create_audit_finding()
+    _create_audit_run()
+    _create_claim()
+    _create_ingested_file()
+    _create_interchange()
+    _create_rejection()
+    _create_diagnosis()
+    _create_service_line()
+
+
+def _create_audit_finding() -> None:
     op.create_table('audit_finding',
     sa.Column('finding_id', sa.String(length=40), nullable=False),
     sa.Column('run_id', sa.String(length=250), nullable=False),
@@ -48,6 +59,8 @@ def upgrade() -> None:
     op.create_index('ix_finding_id', 'audit_finding', ['finding_id'], unique=False)
     op.create_index('ix_finding_open', 'audit_finding', ['status', 'audit_date'], unique=False)
 
+
+def _create_audit_run() -> None:
     op.create_table('audit_run',
     sa.Column('audit_date', sa.Date(), nullable=False),
     sa.Column('run_id', sa.String(length=250), nullable=False),
@@ -68,6 +81,9 @@ def upgrade() -> None:
     sa.Column('email_sent_at', sa.DateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('audit_date', name=op.f('pk_audit_run'))
     )
+
+
+def _create_claim() -> None:
     op.create_table('claim',
     sa.Column('claim_key', sa.String(length=40), nullable=False),
     sa.Column('claim_id', sa.String(length=38), nullable=False),
@@ -104,6 +120,8 @@ def upgrade() -> None:
     op.create_index('ix_claim_patient', 'claim', ['patient_key'], unique=False)
     op.create_index('ix_claim_received', 'claim', ['received_date'], unique=False)
 
+
+def _create_ingested_file() -> None:
     op.create_table('ingested_file',
     sa.Column('file_sha256', sa.String(length=64), nullable=False),
     sa.Column('source_file', sa.Text(), nullable=False),
@@ -115,6 +133,9 @@ def upgrade() -> None:
     sa.Column('loaded_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('file_sha256', name=op.f('pk_ingested_file'))
     )
+
+
+def _create_interchange() -> None:
     op.create_table('interchange',
     sa.Column('sender_id', sa.String(length=15), nullable=False),
     sa.Column('interchange_control', sa.String(length=9), nullable=False),
@@ -124,6 +145,9 @@ def upgrade() -> None:
     sa.Column('interchange_date', sa.Date(), nullable=True),
     sa.PrimaryKeyConstraint('sender_id', 'interchange_control', name=op.f('pk_interchange'))
     )
+
+
+def _create_rejection() -> None:
     op.create_table('rejection',
     sa.Column('audit_date', sa.Date(), nullable=False),
     sa.Column('file_sha256', sa.String(length=64), nullable=False),
@@ -140,6 +164,8 @@ def upgrade() -> None:
     )
     op.create_index('ix_rejection_day', 'rejection', ['audit_date'], unique=False)
 
+
+def _create_diagnosis() -> None:
     op.create_table('diagnosis',
     sa.Column('claim_key', sa.String(length=40), nullable=False),
     sa.Column('position', sa.Integer(), nullable=False),
@@ -149,6 +175,9 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['claim_key'], ['claim.claim_key'], name=op.f('fk_diagnosis_claim_key_claim'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('claim_key', 'position', name=op.f('pk_diagnosis'))
     )
+
+
+def _create_service_line() -> None:
     op.create_table('service_line',
     sa.Column('claim_key', sa.String(length=40), nullable=False),
     sa.Column('line_number', sa.Integer(), nullable=False),
@@ -171,7 +200,6 @@ def upgrade() -> None:
     )
     op.create_index('ix_line_patient_dos', 'service_line', ['patient_key', 'date_of_service'], unique=False)
     op.create_index('ix_line_received', 'service_line', ['received_date'], unique=False)
-
 
 
 def downgrade() -> None:

@@ -8,7 +8,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from claimaudit.model import Finding
 from claimaudit.store.findings import replace_day
 from claimaudit.store.history import load_results
-from conftest import build_parse_result
+from support.parse_results import build_parse_result
 
 D1, D2 = date(2025, 6, 2), date(2025, 6, 3)  # a Monday and a Tuesday
 XSS = "<script>alert(1)</script>"

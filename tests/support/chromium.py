@@ -1,9 +1,10 @@
-"""A minimal Chrome DevTools Protocol client over ``--remote-debugging-pipe`` (stdlib only).
+"""The one Chrome DevTools Protocol client the browser tests use: headless Chromium (the Debian
+package; no Playwright offline) driven over ``--remote-debugging-pipe``, stdlib only.
 
-Headless Chromium will not make a window narrower than 500 px, so a phone's 390 px viewport is
-set the way DevTools' device mode does it: ``Emulation.setDeviceMetricsOverride``. The pipe
-(fd 3 = commands in, fd 4 = events out, messages separated by NUL) needs no port and no
-websocket package.
+The pipe (fd 3 = commands in, fd 4 = replies and events out, messages separated by NUL) needs no
+port and no websocket package. Headless Chromium will not make a window narrower than 500 px, so
+a phone's 390 px viewport is set the way DevTools' device mode does it:
+``Emulation.setDeviceMetricsOverride``.
 """
 
 from __future__ import annotations
@@ -18,8 +19,14 @@ import tempfile
 import time
 from pathlib import Path
 
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars")
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--disable-dev-shm-usage", "--hide-scrollbars")
+
+
+def chromium_installed(binary: str = CHROMIUM) -> bool:
+    return os.path.isfile(binary) and os.access(binary, os.X_OK)
 
 
 def _above_ten(fd: int) -> int:
@@ -29,7 +36,9 @@ def _above_ten(fd: int) -> int:
 
 
 class Chromium:
-    def __init__(self, binary: str, timeout: float = 60.0):
+    """One headless Chromium with one page. ``call`` talks to the browser, ``page`` to the page."""
+
+    def __init__(self, binary: str = CHROMIUM, timeout: float = 60.0):
         self.timeout = timeout
         self._profile = tempfile.TemporaryDirectory(prefix="chromium-profile-")
         # Pipe ends above 10: dup2 onto 3 and 4 in the child must never hit another end (and
@@ -50,6 +59,7 @@ class Chromium:
         self.events: list[dict] = []
         target = self.call("Target.createTarget", url="about:blank")["targetId"]
         self.session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+        self.page("Page.enable")
 
     def _read(self) -> dict:
         deadline = time.monotonic() + self.timeout
@@ -91,22 +101,44 @@ class Chromium:
                 return e
             self.events.append(e)
 
-    def open(self, url: str, width: int, height: int, scale: float = 1, mobile: bool = False) -> None:
-        """Load ``url`` in a ``width`` x ``height`` CSS-pixel viewport and wait for its load event."""
-        self.page("Page.enable")
+    def viewport(self, width: int, height: int = 900, scale: float = 1, mobile: bool = False) -> None:
+        """A ``width`` x ``height`` CSS-pixel viewport; ``mobile`` lays pages out as a phone does."""
         self.page("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=scale,
                   mobile=mobile)
+
+    def goto(self, url: str) -> None:
+        """Load ``url`` in the current viewport and wait for its load event."""
         self.events.clear()
         self.page("Page.navigate", url=url)
         self.wait_event("Page.loadEventFired")
 
+    def open(self, url: str, width: int, height: int, scale: float = 1, mobile: bool = False) -> None:
+        """Load ``url`` in a ``width`` x ``height`` CSS-pixel viewport and wait for its load event."""
+        self.viewport(width, height, scale=scale, mobile=mobile)
+        self.goto(url)
+
     def evaluate(self, expression: str):
-        result = self.page("Runtime.evaluate", expression=expression, returnByValue=True)
+        """The value of a JavaScript expression in the page (a promise is awaited)."""
+        result = self.page("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
         if "exceptionDetails" in result:
             raise RuntimeError(f"script failed: {result['exceptionDetails']}")
         return result["result"].get("value")
 
-    def screenshot(self, path: Path, full_page: bool = True, clip: dict | None = None) -> None:
+    def wait_for(self, expression: str, timeout: float = 30):
+        """Poll until the expression is truthy (the page navigates or renders on its own)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = self.evaluate(f"!!({expression})")
+            if value:
+                return value
+            time.sleep(0.25)
+        raise TimeoutError(f"{expression} stayed false for {timeout} s; page: {self.evaluate('location.href')}")
+
+    def type_text(self, text: str) -> None:
+        """Type into the focused element as a user would (input events fire)."""
+        self.page("Input.insertText", text=text)
+
+    def screenshot(self, path: Path, full_page: bool = True, clip: dict | None = None) -> Path:
         """The viewport, the whole page, or ``clip`` ({x, y, width, height} in page CSS pixels)."""
         params = {"format": "png"}
         if clip:
@@ -116,7 +148,10 @@ class Chromium:
             params.update(captureBeyondViewport=True,
                           clip={"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1})
         data = self.page("Page.captureScreenshot", **params)["data"]
-        Path(path).write_bytes(base64.b64decode(data))
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(base64.b64decode(data))
+        return path
 
     def close(self) -> None:
         try:
