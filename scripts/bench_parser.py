@@ -1,7 +1,10 @@
 #!/usr/bin/env python
 """Benchmark the 837 parser against pyx12 on a generated 837P.
 
-    python scripts/bench_parser.py [--lines 100000] [--pyx12-lines 2000] [--repeat 3]
+    make bench-parser
+    PYTHONPATH=include:tests python scripts/bench_parser.py [--lines 100000] [--pyx12-lines 2000] [--repeat 3]
+
+(tests/ on the path for the pyx12 reader, ``tests/support/pyx12_reader.py``, which only tests and this use.)
 
 Writes an 837P of ``--lines`` service lines with claimaudit.samples.x12_writer (5 lines per
 claim, IMRT course codes), then reports for our parser: MB/s, service lines/s (best of
@@ -26,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "include"))
 
 from claimaudit.samples.x12_writer import Claim, Interchange, Line, Patient, render_837  # noqa: E402
 from claimaudit.x12.parser import parse_bytes  # noqa: E402
-from claimaudit.x12.reference import reference_rows  # noqa: E402
+from support.pyx12_reader import reference_rows  # noqa: E402
 
 CODES = (("77386", ("26",)), ("77427", ()), ("77412", ("TC",)), ("77336", ()), ("77300", ("26", "59")))
 
