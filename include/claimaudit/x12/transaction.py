@@ -47,7 +47,7 @@ class Loop:
     """The states of the reader: the 837 loop the segments being read belong to.
 
     Plain int constants, not an Enum: an Enum member lookup costs more than a dict lookup, and the
-    state changes four times per claim."""
+    state changes three times per claim."""
 
     HIERARCHY = 2000  # 2000A/B/C and their 2010 names: billing provider, subscriber, patient; no claim open
     CLAIM = 2300  # the claim and its 2310 providers
@@ -149,29 +149,16 @@ def _prefixes(el: str) -> _Prefixes:
         # A two-letter id starts a segment as itself (no elements) or followed by the separator.
         return frozenset(p for i in (*ids, *_CLAIM_CLOSERS) for p in ((i,) if len(i) == 3 else (i, i + el)))
 
-    return _Prefixes(of("NM1", "DMG", "SBR", "LX", "SV1", "SV2"), of("DTP", "HI", "REF", "NM1", "SBR", "LX", "SV1", "SV2"),
-                     of("LX", "SV1", "SV2"), of("LX", "NM1", "SVD"))
+    return _Prefixes(hierarchy=of("NM1", "DMG", "SBR", "LX", "SV1", "SV2"),
+                     claim=of("DTP", "HI", "REF", "NM1", "SBR", "LX", "SV1", "SV2"),
+                     other_payer=of("LX", "SV1", "SV2"), line=of("LX", "NM1", "SVD"))
 
 
 class _Hierarchy:
     """What the 2000A/B/C loops said so far: the billing provider, subscriber, payer and patient."""
 
-    __slots__ = (
-        "billing_hl",
-        "billing_npi",
-        "dmg_owner",
-        "have_patient",
-        "have_payer",
-        "have_sub",
-        "level",
-        "member_id",
-        "pat_dob",
-        "pat_last",
-        "payer_class",
-        "payer_id",
-        "sub_dob",
-        "sub_last",
-    )
+    __slots__ = ("billing_hl", "billing_npi", "dmg_owner", "have_patient", "have_payer", "have_sub", "level",
+                 "member_id", "pat_dob", "pat_last", "payer_class", "payer_id", "sub_dob", "sub_last")
 
     def __init__(self):
         self.level = self.billing_hl = ""
@@ -186,27 +173,9 @@ class _Hierarchy:
 class _OpenClaim:
     """The claim being read: its CLM, what its 2300 loop said, and where its line rows start."""
 
-    __slots__ = (
-        "billing_npi",
-        "claim_dos",
-        "claim_id",
-        "f",
-        "facility",
-        "first_line",
-        "frequency",
-        "hi",
-        "is_p",
-        "key",
-        "original_ref",
-        "patient_key",
-        "payer_class",
-        "payer_id",
-        "problem",
-        "qualifier",
-        "rendering",
-        "saw_sv2",
-        "statement",
-    )
+    __slots__ = ("billing_npi", "claim_dos", "claim_id", "f", "facility", "first_line", "frequency", "hi",
+                 "is_p", "key", "original_ref", "patient_key", "payer_class", "payer_id", "problem", "qualifier",
+                 "rendering", "saw_sv2", "statement")
 
     def __init__(self, f: list[str], key: str, composite: list[str], hier: _Hierarchy, pkey: str, first_line: int):
         self.f = f
@@ -233,24 +202,8 @@ class _OpenClaim:
 class _SetReader:
     """The state of one transaction set's reading, shared by the loop functions."""
 
-    __slots__ = (
-        "claim",
-        "claims",
-        "co",
-        "ctx",
-        "diagnoses",
-        "el",
-        "first_kind",
-        "hier",
-        "line_numbers",
-        "lines",
-        "names",
-        "ordinal",
-        "patient_key",
-        "prefixes",
-        "st02",
-        "stopped_at",
-    )
+    __slots__ = ("claim", "claims", "co", "ctx", "diagnoses", "el", "first_kind", "hier", "line_numbers",
+                 "lines", "names", "ordinal", "patient_key", "prefixes", "st02", "stopped_at")
 
     def __init__(self, ctx: TransactionContext, st02: str):
         self.ctx = ctx
@@ -701,10 +654,11 @@ def _finish_claim(tx: _SetReader) -> None:
     stmt_from, stmt_to = dates.period(claim.statement) if claim.statement else (None, None)
     claim_day = dates.first_day(claim.claim_dos) if claim.claim_dos else None
     # Positional arguments in Claim's field order: this runs once per claim.
-    tx.claims.append(Claim(claim.key, claim.claim_id, ctx.source_file, ctx.file_sha256, ctx.interchange_control, ctx.sender_id,
-                 ctx.group_control, tx.st02, kind, claim.patient_key, claim.payer_id, claim.payer_class,
-                 claim.billing_npi, claim.rendering, dates.number(element(claim.f, 2)), claim.facility, claim.qualifier,
-                 claim.frequency, claim.original_ref, stmt_from, stmt_to, claim_day, line_count))
+    tx.claims.append(Claim(claim.key, claim.claim_id, ctx.source_file, ctx.file_sha256, ctx.interchange_control,
+                           ctx.sender_id, ctx.group_control, tx.st02, kind, claim.patient_key, claim.payer_id,
+                           claim.payer_class, claim.billing_npi, claim.rendering, dates.number(element(claim.f, 2)),
+                           claim.facility, claim.qualifier, claim.frequency, claim.original_ref, stmt_from, stmt_to,
+                           claim_day, line_count))
 
 
 def _close(tx: _SetReader, start: int, k: int, f: list[str]) -> TransactionRows:
