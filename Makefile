@@ -57,7 +57,7 @@ bench: bootstrap
 	@$(ENV) python scripts/bench_audit.py $(BENCH_ARGS)
 
 bench-parser: bootstrap
-	@$(ENV) python scripts/bench_parser.py
+	@$(ENV) PYTHONPATH="$(CURDIR)/tests:$$PYTHONPATH" python scripts/bench_parser.py
 
 catalogue: bootstrap
 	@$(ENV) claimaudit catalogue

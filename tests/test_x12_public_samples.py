@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from claimaudit.x12.parser import parse_bytes
-from claimaudit.x12.reference import reference_rows
+from support.pyx12_reader import reference_rows
 
 HERE = Path(__file__).parent
 FIXTURES = HERE / "fixtures" / "public"

@@ -10,7 +10,7 @@ import pytest
 from claimaudit.samples.x12_writer import Claim, Interchange, Line, Patient, render_837
 from claimaudit.x12.keys import patient_key
 from claimaudit.x12.parser import parse_bytes
-from claimaudit.x12.reference import reference_rows
+from support.pyx12_reader import reference_rows
 
 SUB = Patient("W123456789", "RIVERA", "ANA", date(1951, 3, 4), payer_class="MB", payer_id="MEDICARE01")
 CHILD = Patient("", "RIVERA", "LUZ", date(2011, 7, 8), subscriber=SUB)

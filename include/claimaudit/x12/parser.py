@@ -4,6 +4,9 @@ The envelopes nest ISA > GS > ST. A structural error rejects the smallest unit t
 a bad ST/SE or claim structure rejects that transaction set, a bad GS/GE its functional group,
 a bad or incomplete ISA/IEA its interchange, and a file with no readable interchange is
 rejected as a whole. Rows of a unit are kept only when the unit and all its envelopes are sound.
+
+This module is the envelope reader (ISA/IEA, GS/GE, and where each ST begins); ``transaction`` reads
+each 837 transaction set's loops. Both walk one ``cursor.SegmentCursor`` per interchange.
 """
 
 from __future__ import annotations
@@ -14,9 +17,9 @@ from hashlib import sha256
 
 from claimaudit.model import ParseResult, Rejection
 from claimaudit.x12 import dates
+from claimaudit.x12.cursor import SegmentCursor, element
 from claimaudit.x12.segments import InterchangeText, iter_interchanges
 from claimaudit.x12.transaction import (
-    SegmentCursor,
     TransactionContext,
     TransactionRejected,
     TransactionRows,
@@ -148,7 +151,7 @@ def _read_interchange(ic: InterchangeText, position: int, result: ParseResult) -
     if ic.header is None:
         reject("interchange", "", "", 0, "ISA", ic.problem)
         return position + 1
-    cur = SegmentCursor.over(ic.text, ic.start, ic.stop, ic.header.delimiters)
+    cur = SegmentCursor(ic.segments)
     fields = ic.header.fields
     isa13 = fields[13]
     el = ic.header.delimiters.element
@@ -181,7 +184,7 @@ def _read_interchange(ic: InterchangeText, position: int, result: ParseResult) -
             _read_group(cur, k, f, ic, sender, receiver, isa_date, result, position, accepted, rejections)
             continue
         if sid == "IEA":
-            iea01, iea02 = f[1] if len(f) > 1 else "", f[2] if len(f) > 2 else ""
+            iea01, iea02 = element(f, 1), element(f, 2)
             if iea02 != isa13:
                 problem = (k, "IEA", f"IEA02 control number {iea02!r} does not match ISA13 {isa13!r}")
             elif not (iea01.isascii() and iea01.isdecimal() and int(iea01) == groups):
@@ -210,7 +213,7 @@ def _read_group(cur: SegmentCursor, gs_index: int, gs: list[str], ic: Interchang
     """Read GS..GE, the GS being already read at ``gs_index``; appends to ``accepted``/``rejections``."""
     el = ic.header.delimiters.element
     isa13 = ic.header.fields[13]
-    gs06 = gs[6] if len(gs) > 6 else ""
+    gs06 = element(gs, 6)
     ctx = TransactionContext(
         source_file=result.source_file,
         file_sha256=result.file_sha256,
@@ -219,7 +222,7 @@ def _read_group(cur: SegmentCursor, gs_index: int, gs: list[str], ic: Interchang
         receiver_id=receiver,
         interchange_date=isa_date,
         group_control=gs06,
-        version=gs[8] if len(gs) > 8 else "",
+        version=element(gs, 8),
         delimiters=ic.header.delimiters,
     )
     group_rows: list[TransactionRows] = []
@@ -247,7 +250,7 @@ def _read_group(cur: SegmentCursor, gs_index: int, gs: list[str], ic: Interchang
             continue
         if sid == "GE":
             f = seg.split(el)
-            ge01, ge02 = f[1] if len(f) > 1 else "", f[2] if len(f) > 2 else ""
+            ge01, ge02 = element(f, 1), element(f, 2)
             if ge02 != gs06:
                 problem = (k, "GE", f"GE02 control number {ge02!r} does not match GS06 {gs06!r}")
             elif not (ge01.isascii() and ge01.isdecimal() and int(ge01) == count):

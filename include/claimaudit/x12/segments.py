@@ -50,8 +50,8 @@ def iter_segments(text: str, start: int, stop: int, d: Delimiters) -> Iterator[s
 
 
 def segment_blocks(text: str, start: int, stop: int, d: Delimiters) -> Iterator[tuple[int, list[str]]]:
-    """(offset in ``text``, segments) of successive blocks. The cuts depend only on where the walk
-    starts, so walking again from a block's offset gives the same blocks (this is how a reader rewinds)."""
+    """(offset in ``text``, segments) of successive blocks of about ``BLOCK_CHARS`` characters, each
+    cut after a terminator so that no segment straddles two blocks."""
     term = d.segment
     pos = start
     while pos < stop:

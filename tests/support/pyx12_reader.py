@@ -2,7 +2,8 @@
 
 pyx12 places every segment in its TR3 loop from the implementation-guide maps, so this reader
 needs no state machine of its own: loop ids come from each segment's map path. It is about 100x
-slower than ``parser.parse_bytes`` and is used only by tests and scripts/bench_parser.py.
+slower than ``claimaudit.x12.parser.parse_bytes`` and is used only by tests and scripts/bench_parser.py
+(``make bench-parser`` puts tests/ on PYTHONPATH for it).
 pyx12 ships maps for 005010X222A1 and 005010X223A2 only; other GS08 values raise EngineError.
 """
 
