@@ -15,11 +15,12 @@ from pathlib import Path
 import pytest
 
 from claimaudit.x12.parser import parse_bytes
+from support.paths import SHARED as SHARED_ROOT
 from support.pyx12_reader import reference_rows
 
 HERE = Path(__file__).parent
 FIXTURES = HERE / "fixtures" / "public"
-SHARED = HERE.parent.parent / "shared" / "x12-samples" / "public"
+SHARED = SHARED_ROOT / "x12-samples" / "public"
 
 # file -> (claims, lines, transaction type) for files that must parse with no rejection.
 ACCEPTED = {
