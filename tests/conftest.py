@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+import sys
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -77,6 +78,16 @@ def db_url(request, tmp_path):
         return
     with scratch_pg_database("claimaudit_test") as url:
         yield url
+
+
+@pytest.fixture(autouse=True)
+def _fresh_shared_engines():
+    """The pipeline keeps one engine per report DB per process (store.db.shared_engine): each test
+    ends by closing them, so no later test reads a dropped database or a deleted file through it."""
+    yield
+    db = sys.modules.get("claimaudit.store.db")
+    if db is not None:
+        db.dispose_shared_engines()
 
 
 @contextmanager

@@ -121,10 +121,9 @@ def _from_audit_env(items: tuple[tuple[str, str], ...]) -> Settings:
 
 
 def _renamed(env, name: str, old_name: str, default):
-    """A setting's value under its name, else under the name it had before (sites set that one)."""
-    if name in env:
-        return env[name]
-    return env.get(old_name, default)
+    """A setting's value under its name, else under the name it had before (sites set that one);
+    empty counts as unset (docker-compose passes both names, one of them empty)."""
+    return env.get(name) or env.get(old_name) or default
 
 
 DEFAULT_FINDING_URL_PATTERN = "{base_url}/claims-audit/findings/{finding_id}"
