@@ -76,7 +76,7 @@ class Settings:
         return self.var_dir / "data_docs"
 
     @classmethod
-    def current(cls) -> "Settings":
+    def current(cls) -> Settings:
         """The process's settings: built once per AUDIT_* environment, so every step of a process
         shares one (and a test that changes the environment gets new ones)."""
         return _from_audit_env(tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AUDIT_"))))
