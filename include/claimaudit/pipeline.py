@@ -249,7 +249,7 @@ def parse_file(path: str, audit_date: date | str, settings: Settings | None = No
 def _parse(data: bytes, name: str):
     try:
         result = parse_bytes(data, name)
-    except Exception as exc:  # a parser bug must not cost the rest of the batch: quarantine the file
+    except Exception as exc:  # a parser bug must not cost the day's other files: quarantine this one
         log.exception("parser failed on %s", name)
         result = _unreadable(name, data, f"internal parser error ({type(exc).__name__}: {escape(str(exc))})")
     # Values the report DB cannot store reject their claim or transaction set here, on every database.
@@ -407,7 +407,7 @@ def run_rules(audit_date: date | str, share: RulesShare | dict | None = None,
     ncci_parts: list[dict] = []  # NCCI edit sets used, unchecked lines (issue 13)
     for i, part in enumerate(parts, start=1):
         # One part's views at a time: memory is bounded by the part, GX is imported once per task.
-        result = runner.run_rules(engine, day, s.expectations_dir, batch=part,
+        result = runner.run_rules(engine, day, s.expectations_dir, batch=part,  # runner's name for a part
                                   data_docs_dir=docs_dir / f"part-{i:02d}" if len(parts) > 1 else docs_dir)
         findings += result.findings
         version = result.ruleset_version
