@@ -264,8 +264,9 @@ def _audit_steps(pipeline, cfg: dict, s, day: date, started: datetime, total0: f
         "load_history": lambda: did.update(zip(("loaded", "load_peak"), _task(_load_task, day.isoformat(), cfg))),
         "plan_rules": lambda: did.update(plan=_task(_plan_task, day.isoformat(), cfg)[0]),
         "run_rules": run_rules,
-        "write_findings": lambda: _task(_write_task, day.isoformat(), cfg, did["rules"], did["loaded"],
-                                        started.isoformat()),
+        "write_findings": lambda: _task(_write_task, day.isoformat(), cfg,  # run_rules' results, as XCom has them
+                                        [{k: v for k, v in r.items() if k != "rss_mib"} for r in did["rules"]],
+                                        did["loaded"], started.isoformat()),
         "send_summary": lambda: _task(_email_task, day.isoformat(), cfg),
     }
     step_s: dict[str, float] = {}
