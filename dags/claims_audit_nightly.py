@@ -71,18 +71,21 @@ def smtp_session(hook):
         client = smtplib.SMTP_SSL(hook.host, hook.port or 0, timeout=hook.timeout, context=context)
     else:
         client = smtplib.SMTP(hook.host, hook.port or 0, timeout=hook.timeout)
-        if hook.smtp_starttls:
+    try:
+        if not hook.use_ssl and hook.smtp_starttls:
             client.starttls(context=context)
             client.ehlo()
-    if hook.auth_type == "oauth2":
-        user, token = hook.smtp_user or hook.from_email, hook.access_token
-        if not (user and token):
-            client.close()
-            raise ValueError(f"{SMTP_CONN_ID}: auth_type oauth2 needs a login (or from_email) and an "
-                             "access_token in the connection's extra")
-        client.auth("XOAUTH2", lambda _=None: build_xoauth2_string(user, token))
-    elif hook.smtp_user and hook.smtp_password:
-        client.login(hook.smtp_user, hook.smtp_password)
+        if hook.auth_type == "oauth2":
+            user, token = hook.smtp_user or hook.from_email, hook.access_token
+            if not (user and token):
+                raise ValueError(f"{SMTP_CONN_ID}: auth_type oauth2 needs a login (or from_email) and an "
+                                 "access_token in the connection's extra")
+            client.auth("XOAUTH2", lambda _=None: build_xoauth2_string(user, token))
+        elif hook.smtp_user and hook.smtp_password:
+            client.login(hook.smtp_user, hook.smtp_password)
+    except BaseException:
+        client.close()
+        raise
     return client
 
 
