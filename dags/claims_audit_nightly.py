@@ -7,12 +7,15 @@ against the CPT 77386 billing rules and mails the billing office a digest in the
 **Which day.** A scheduled run at 02:00 (`AUDIT_TIMEZONE`, default UTC) audits the day before:
 the folder `<AUDIT_INBOX>/<YYYY-MM-DD>/`. A manual run audits the `audit_date` param instead.
 
-**Steps.** find the day's files → parse each file (one mapped task per file; a bad file is
-quarantined and recorded, the others go on) → add the claims to the claim history → run the
-Great Expectations rule suites in `expectations/` (mapped: the day's patients in parts,
-shared out over `AUDIT_RULE_TASKS` tasks; one on an ordinary day) → replace the day's
-findings in the report DB (`AUDIT_DB_URL`) → send the digest through the `smtp_default`
-connection (or write it to `var/outbox/` when no SMTP connection is configured).
+**Steps** (in the order `claimaudit.pipeline.STEPS` writes down; `make audit` runs the same
+without Airflow): resolve the day → find the day's files → parse each file (one mapped task
+per file; a bad file is quarantined and recorded, the others go on) → add the claims to the
+claim history → plan the rules: the day's patients in parts of at most
+`AUDIT_RULE_PART_LINES` history lines, the parts shared out over at most `AUDIT_RULE_TASKS`
+shares → run the Great Expectations rule suites in `expectations/` (one mapped task per share;
+one on an ordinary day) → replace the day's findings in the report DB (`AUDIT_DB_URL`) → send
+the digest through the `smtp_default` connection (or write it to `var/outbox/` when no SMTP
+connection is configured).
 
 **Reruns and backfills** replace the day's findings; they never duplicate them. A failing rule is
 a finding, not a failed task: only broken infrastructure (DB, disk, SMTP) fails a task.
@@ -33,21 +36,57 @@ SMTP_CONN_ID = "smtp_default"
 
 
 def send_with_airflow_smtp(message) -> bool:
-    """Send a ready MIME message through Airflow's SMTP provider. Returns False when no SMTP
-    connection is configured (the caller then keeps the message as an .eml file)."""
+    """Send a ready MIME message unchanged (text, HTML with its inline chart, CSV) over the
+    smtp_default connection. Returns False when no SMTP connection is configured (the caller
+    then keeps the message as an .eml file).
+
+    The SMTP provider's public sending method, ``SmtpHook.send_email_smtp``, builds a message of
+    its own (HTML only, files as plain attachments): it cannot carry the digest. So the session
+    is opened here, from the settings the hook reads off the connection (its public properties:
+    host, port, disable_ssl, disable_tls, ssl_context, timeout, login, auth_type)."""
     from airflow.exceptions import AirflowNotFoundException
     from airflow.providers.smtp.hooks.smtp import SmtpHook
     from airflow.sdk import BaseHook
 
     try:
-        BaseHook.get_connection(SMTP_CONN_ID)
+        connection = BaseHook.get_connection(SMTP_CONN_ID)
     except AirflowNotFoundException:
         return False
-    # The hook's send_email_smtp builds its own MIME (no inline image); reuse its
-    # authenticated client to send ours unchanged.
-    with SmtpHook(smtp_conn_id=SMTP_CONN_ID) as hook:
-        hook._smtp_client.send_message(message)
+    hook = SmtpHook(smtp_conn_id=SMTP_CONN_ID)
+    hook.smtp_connection = connection  # what the hook's properties read their settings from
+    with smtp_session(hook) as client:
+        client.send_message(message)
     return True
+
+
+def smtp_session(hook):
+    """An SMTP session, logged in, as the provider's hook would open it for its connection."""
+    import smtplib
+    import ssl
+
+    from airflow.providers.smtp.hooks.smtp import build_xoauth2_string
+
+    context = None if hook.ssl_context == "none" else ssl.create_default_context()
+    if hook.use_ssl:
+        client = smtplib.SMTP_SSL(hook.host, hook.port or 0, timeout=hook.timeout, context=context)
+    else:
+        client = smtplib.SMTP(hook.host, hook.port or 0, timeout=hook.timeout)
+    try:
+        if not hook.use_ssl and hook.smtp_starttls:
+            client.starttls(context=context)
+            client.ehlo()
+        if hook.auth_type == "oauth2":
+            user, token = hook.smtp_user or hook.from_email, hook.access_token
+            if not (user and token):
+                raise ValueError(f"{SMTP_CONN_ID}: auth_type oauth2 needs a login (or from_email) and an "
+                                 "access_token in the connection's extra")
+            client.auth("XOAUTH2", lambda _=None: build_xoauth2_string(user, token))
+        elif hook.smtp_user and hook.smtp_password:
+            client.login(hook.smtp_user, hook.smtp_password)
+    except BaseException:
+        client.close()
+        raise
+    return client
 
 
 def airflow_base_url() -> str:
@@ -107,10 +146,10 @@ def claims_audit_nightly():
         return pipeline.begin_day(day["audit_date"])
 
     @task(map_index_template="{{ path.rsplit('/', 1)[-1] }}")
-    def parse_file(path: str, day: dict) -> dict:
+    def parse_file(path: str, day: dict) -> list[dict]:
         from claimaudit import pipeline
 
-        return pipeline.parse_file(path, day["audit_date"])
+        return [staged.as_xcom() for staged in pipeline.parse_file(path, day["audit_date"])]
 
     # Reads what parse_file staged rather than its XCom: an empty inbox day expands parse_file over
     # nothing (skipped), and with none_failed that day is still audited and reported.
@@ -118,21 +157,21 @@ def claims_audit_nightly():
     def load_history(day: dict) -> dict:
         from claimaudit import pipeline
 
-        return pipeline.load_history(day["audit_date"])
+        return pipeline.load_history(day["audit_date"]).as_xcom()
 
     @task
     def plan_rules(day: dict, loaded: dict) -> list[dict]:
         from claimaudit import pipeline
 
-        return pipeline.plan_rules(day["audit_date"])
+        return [share.as_xcom() for share in pipeline.plan_rules(day["audit_date"])]
 
     # A task per share of the day's patients: one on an ordinary day, several for a month
     # onboarded at once, audited side by side by the workers.
-    @task(map_index_template="batch {{ batch['batch'] }} of {{ batch['batches'] }}")
-    def run_rules(batch: dict, day: dict) -> dict:
+    @task(map_index_template="share {{ share['number'] }} of {{ share['shares'] }}")
+    def run_rules(share: dict, day: dict) -> dict:
         from claimaudit import pipeline
 
-        return pipeline.run_rules(day["audit_date"], batch)
+        return pipeline.run_rules(day["audit_date"], share).as_xcom()
 
     @task
     def write_findings(day: dict, rules: list[dict], loaded: dict, run_id=None, dag_run=None) -> dict:
@@ -171,7 +210,7 @@ def claims_audit_nightly():
     parsed = parse_file.partial(day=day).expand(path=files)
     loaded = load_history(day)
     parsed >> loaded
-    rules = run_rules.partial(day=day).expand(batch=plan_rules(day, loaded))
+    rules = run_rules.partial(day=day).expand(share=plan_rules(day, loaded))
     written = write_findings(day, rules, loaded)
     send_summary(day, written)
 

@@ -101,14 +101,16 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     stop_on_signals()
 
+    from claimaudit import pipeline
     from claimaudit.changes import ChangeLog, changes_csv_path
     from claimaudit.console import print_range_summary
     from claimaudit.rangerun import completed_days, days_between, run_range
     from claimaudit.rules.suites import ruleset_version
     from claimaudit.settings import Settings
-    from claimaudit.store.db import engine_for, ensure_schema
+    from claimaudit.store.db import shared_engine
+    from claimaudit.store.findings import day_summary
 
-    settings = Settings.from_env()
+    settings = Settings.current()
     if args.generate_if_empty and not any(settings.inbox.glob("*/*")):
         from claimaudit.samples.generator import generate
 
@@ -116,8 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"inbox was empty: wrote sample extracts to {settings.inbox} "
               f"({sum(len(f) for f in manifest.files.values())} files)")
 
-    engine = engine_for(settings.db_url)
-    ensure_schema(engine)
+    engine = shared_engine(settings.db_url)  # the one the DAG's tasks use in this process (dag.test)
     days = days_between(args.start, args.end)
     skip = set() if args.reprocess else completed_days(engine, ruleset_version(settings.expectations_dir),
                                                         args.start, args.end)
@@ -138,8 +139,6 @@ def main(argv: list[str] | None = None) -> int:
         state = str(getattr(dag_run, "state", "")).lower()
         if "success" not in state:
             raise SystemExit(f"the DAG run for {day} ended in state {state!r}; later days were not audited")
-        from claimaudit.store.findings import day_summary
-
         return len(day_summary(engine, day).findings)
 
     changes = ChangeLog(engine, changes_csv_path(settings.var_dir))
@@ -147,8 +146,6 @@ def main(argv: list[str] | None = None) -> int:
     print_range_summary(engine, settings, args.start, args.end, seconds=report.seconds)
     changes.print_report()
     if not daily:  # one email for the whole range
-        from claimaudit import pipeline
-
         message = pipeline.range_summary_message(args.start, args.end, changes.changes, audited=report.audited,
                                                  skipped=report.skipped, settings=settings)
         print(f"Range summary: {dag_module.deliver(message, args.end.isoformat(), pipeline.range_eml_name(message))}")

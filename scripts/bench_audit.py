@@ -103,7 +103,7 @@ def child_load(cfg: dict) -> dict:
         t0 = time.perf_counter()
         loaded = pipeline.load_history(day, s)
         load_s += time.perf_counter() - t0
-        lines += loaded["day_lines"]
+        lines += loaded.day_lines
         shutil.rmtree(s.staging_dir / text, ignore_errors=True)  # write_findings drops it in a real run
     return {"days": len(cfg["days"]), "lines": lines, "parse_s": parse_s, "load_s": load_s,
             "rss_mib": _peak_rss_mib()}
@@ -182,7 +182,7 @@ def _rules_task(args: tuple[str, dict, dict]) -> dict:
     from claimaudit import pipeline
 
     day, batch, cfg = args
-    out = pipeline.run_rules(day, batch, _settings(cfg))
+    out = pipeline.run_rules(day, batch, _settings(cfg)).as_xcom()
     out["rss_mib"] = _peak_rss_mib()
     return out
 
@@ -190,13 +190,13 @@ def _rules_task(args: tuple[str, dict, dict]) -> dict:
 def _load_task(day: str, cfg: dict) -> tuple[dict, float]:
     from claimaudit import pipeline
 
-    return pipeline.load_history(day, _settings(cfg)), _peak_rss_mib()
+    return pipeline.load_history(day, _settings(cfg)).as_xcom(), _peak_rss_mib()
 
 
 def _plan_task(day: str, cfg: dict) -> tuple[list[dict], float]:
     from claimaudit import pipeline
 
-    return pipeline.plan_rules(day, _settings(cfg)), _peak_rss_mib()
+    return [share.as_xcom() for share in pipeline.plan_rules(day, _settings(cfg))], _peak_rss_mib()
 
 
 def _write_task(day: str, cfg: dict, rules: list[dict], loaded: dict, started: str) -> tuple[dict, float]:
@@ -245,32 +245,39 @@ def child_audit(cfg: dict) -> dict:
 
 
 def _audit_steps(pipeline, cfg: dict, s, day: date, started: datetime, total0: float) -> dict:
+    """pipeline.STEPS in their order (the DAG's), each timed; a step this lacks is an error."""
     workers = cfg["workers"]
-    t0 = time.perf_counter()
-    files = pipeline.begin_day(day, s)
-    with _pool(workers, fresh=False) as pool:
-        parse_peaks = list(pool.map(_parse_task, [(f, day.isoformat(), cfg) for f in files]))
-    parse_s = time.perf_counter() - t0
+    did: dict = {}
 
-    t0 = time.perf_counter()
-    loaded, load_peak = _task(_load_task, day.isoformat(), cfg)
-    load_s = time.perf_counter() - t0
+    def parse_files():
+        with _pool(workers, fresh=False) as pool:
+            did["parse_peaks"] = list(pool.map(_parse_task, [(f, day.isoformat(), cfg) for f in did["files"]]))
 
-    t0 = time.perf_counter()
-    plan, _ = _task(_plan_task, day.isoformat(), cfg)
-    plan_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    with _pool(workers, fresh=True) as pool:
-        rules = list(pool.map(_rules_task, [(day.isoformat(), batch, cfg) for batch in plan]))
-    rules_s = time.perf_counter() - t0
+    def run_rules():
+        with _pool(workers, fresh=True) as pool:
+            did["rules"] = list(pool.map(_rules_task, [(day.isoformat(), share, cfg) for share in did["plan"]]))
 
-    t0 = time.perf_counter()
-    _task(_write_task, day.isoformat(), cfg, rules, loaded, started.isoformat())
-    findings_s = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    _task(_email_task, day.isoformat(), cfg)
-    email_s = time.perf_counter() - t0
+    run_step = {
+        "resolve_day": lambda: None,  # the day and start time are given
+        "find_files": lambda: did.update(files=pipeline.begin_day(day, s)),
+        "parse_file": parse_files,
+        "load_history": lambda: did.update(zip(("loaded", "load_peak"), _task(_load_task, day.isoformat(), cfg))),
+        "plan_rules": lambda: did.update(plan=_task(_plan_task, day.isoformat(), cfg)[0]),
+        "run_rules": run_rules,
+        "write_findings": lambda: _task(_write_task, day.isoformat(), cfg,  # run_rules' results, as XCom has them
+                                        [{k: v for k, v in r.items() if k != "rss_mib"} for r in did["rules"]],
+                                        did["loaded"], started.isoformat()),
+        "send_summary": lambda: _task(_email_task, day.isoformat(), cfg),
+    }
+    step_s: dict[str, float] = {}
+    for step in pipeline.STEPS:
+        t0 = time.perf_counter()
+        run_step[step.task_id]()
+        step_s[step.task_id] = time.perf_counter() - t0
+    files, parse_peaks, loaded, load_peak = did["files"], did["parse_peaks"], did["loaded"], did["load_peak"]
+    plan, rules = did["plan"], did["rules"]
+    parse_s, load_s, plan_s = step_s["find_files"] + step_s["parse_file"], step_s["load_history"], step_s["plan_rules"]
+    rules_s, findings_s, email_s = step_s["run_rules"], step_s["write_findings"], step_s["send_summary"]
     total_s = time.perf_counter() - total0
     stages: dict[str, float] = {}
     for r in rules:  # phase seconds summed over the parts (tasks overlap in time)

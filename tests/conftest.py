@@ -11,6 +11,7 @@ the ones test modules import directly) live in tests/support/.
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 
@@ -31,6 +32,16 @@ def db_url(request, tmp_path):
         return
     with scratch_pg_database("claimaudit_test") as url:
         yield url
+
+
+@pytest.fixture(autouse=True)
+def _fresh_shared_engines():
+    """The pipeline keeps one engine per report DB per process (store.db.shared_engine): each test
+    ends by closing them, so no later test reads a dropped database or a deleted file through it."""
+    yield
+    db = sys.modules.get("claimaudit.store.db")
+    if db is not None:
+        db.dispose_shared_engines()
 
 
 @pytest.fixture

@@ -86,14 +86,17 @@ def test_schedule_and_defaults(dag):
         assert t.retry_delay >= timedelta(minutes=1)
 
 
-def test_task_graph(dag):
-    ids = {t.task_id for t in dag.tasks}
-    assert ids == {"resolve_day", "find_files", "parse_file", "load_history", "plan_rules", "run_rules",
-                   "write_findings", "send_summary"}
-    order = ["resolve_day", "find_files", "parse_file", "load_history", "plan_rules", "run_rules",
-             "write_findings", "send_summary"]
+def test_task_graph_follows_the_pipeline_steps(dag):
+    """The DAG runs pipeline.STEPS in their order (audit_day and the benchmark iterate the same)."""
+    from claimaudit.pipeline import STEPS
+
+    order = [step.task_id for step in STEPS]
+    assert {t.task_id for t in dag.tasks} == set(order)
+    assert [t.task_id for t in dag.topological_sort()] == order
     for up, down in zip(order, order[1:]):
         assert down in dag.get_task(up).downstream_task_ids, f"{up} -> {down} missing"
+    mapped = {t.task_id for t in dag.tasks if t.is_mapped}
+    assert mapped == {step.task_id for step in STEPS if step.mapped} == {"parse_file", "run_rules"}
     # An empty inbox day skips the mapped parse task; the day must still be audited.
     assert dag.get_task("load_history").trigger_rule == "none_failed"
 

@@ -219,23 +219,24 @@ def test_smtp_outage_fails_only_the_send_and_resend_delivers(audit_env, smtp_ser
     assert run_after.email_sent_at is not None
 
 
-def test_a_day_split_into_rule_batches_gives_the_same_findings(audit_env, smtp_server, monkeypatch):
+def test_a_day_split_into_rule_shares_gives_the_same_findings(audit_env, smtp_server, monkeypatch):
     """Parts of at most 3 history lines put the day's three patients in three parts, shared out
     over two mapped run_rules tasks; write_findings gathers them into the same rows as one run."""
     import os
 
-    monkeypatch.setenv("AUDIT_RULE_BATCH_LINES", "3")
+    monkeypatch.setenv("AUDIT_RULE_PART_LINES", "3")
     monkeypatch.setenv("AUDIT_RULE_TASKS", "2")
     dag_run = run_day(load_dag(), DAY)
-    batches = [ti for ti in dag_run.get_task_instances() if ti.task_id == "run_rules"]
-    assert len(batches) == 2 and all("success" in str(ti.state).lower() for ti in batches)
+    shares = [ti for ti in dag_run.get_task_instances() if ti.task_id == "run_rules"]
+    assert len(shares) == 2 and all("success" in str(ti.state).lower() for ti in shares)
+    assert sorted(ti.rendered_map_index for ti in shares) == ["share 1 of 2", "share 2 of 2"]
     findings, run, _ = finding_rows(os.environ["AUDIT_DB_URL"])
     assert [(f.rule_id, f.claim_id, f.line_number) for f in findings] == [
         ("R77386-MOD-TC", "E2E-TC", 2), ("R77386-UNITS-PER-LINE", "E2E-UNITS", 2)]
     assert (run.files, run.claims, run.lines, run.findings, run.rejections) == (4, 4, 7, 2, 1)
     docs = audit_env / "var" / "data_docs" / DAY.isoformat()
-    parts = sorted(str(p.relative_to(docs)) for p in docs.glob("batch-*/**/validation_results.json"))
-    assert parts in (["batch-001/part-01/validation_results.json", "batch-001/part-02/validation_results.json",
-                      "batch-002/validation_results.json"],
-                     ["batch-001/validation_results.json", "batch-002/part-01/validation_results.json",
-                      "batch-002/part-02/validation_results.json"])
+    parts = sorted(str(p.relative_to(docs)) for p in docs.glob("share-*/**/validation_results.json"))
+    assert parts in (["share-001/part-01/validation_results.json", "share-001/part-02/validation_results.json",
+                      "share-002/validation_results.json"],
+                     ["share-001/validation_results.json", "share-002/part-01/validation_results.json",
+                      "share-002/part-02/validation_results.json"])

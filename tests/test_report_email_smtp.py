@@ -51,3 +51,54 @@ def test_digest_received_over_smtp(sqlite_engine, smtp_server):
     rows = list(csv.DictReader(io.StringIO(att.get_content())))
     assert sorted((r["claim_id"], r["rule_id"], r["modifiers"]) for r in rows) == [
         ("<script>alert(1)</script>", "R77386-MOD-26", "26"), ("C2", "R77386-MOD-TC", "TC")]
+
+
+def test_dag_sends_the_digest_unchanged_and_logs_in(sqlite_engine, monkeypatch):
+    """The DAG's sender (the smtp_default connection's host, port, TLS flags and login, read
+    through the SMTP provider's hook) delivers the digest as built: inline chart and CSV kept."""
+    import importlib.util
+    import json
+    import socket
+    from email import message_from_bytes, policy
+    from pathlib import Path
+
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    received = []
+
+    class Collect:
+        async def handle_DATA(self, _server, session, envelope):
+            received.append((session.authenticated, message_from_bytes(envelope.content, policy=policy.default)))
+            return "250 OK"
+
+    def authenticate(_server, _session, _envelope, _mechanism, data):
+        login = (data.login, data.password) if isinstance(data, LoginPassword) else None
+        return AuthResult(success=login == (b"audit", b"s3cret"))
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = Controller(Collect(), hostname="127.0.0.1", port=port, authenticator=authenticate,
+                        auth_require_tls=False)
+    server.start()
+    try:
+        monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps({
+            "conn_type": "smtp", "host": "127.0.0.1", "port": port, "login": "audit", "password": "s3cret",
+            "extra": {"disable_ssl": True, "disable_tls": True}}))
+        dag_file = Path(__file__).resolve().parents[1] / "dags" / "claims_audit_nightly.py"
+        spec = importlib.util.spec_from_file_location("claims_audit_nightly_smtp", dag_file)
+        dag_module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(dag_module)
+        result = build_parse_result("day.837", [{"claim_id": "C1", "lines": [("77386", "TC", DAY)]}])
+        load_results(sqlite_engine, [result], DAY)
+        replace_day(sqlite_engine, audit_date=DAY, run_id="manual__2", ruleset_version="v", findings=[],
+                    stats={"files": 1, "claims": 1, "lines": 1}, started_at=datetime(2025, 6, 4, tzinfo=timezone.utc))
+        msg = build_digest(sqlite_engine, DAY, email_from="claims-audit@example.org", email_to=["billing@example.org"])
+        assert dag_module.send_with_airflow_smtp(msg) is True
+    finally:
+        server.stop()
+    ((authenticated, got),) = received
+    assert authenticated and got["Message-ID"] == msg["Message-ID"]
+    assert [p.get_content_type() for p in got.walk()] == [p.get_content_type() for p in msg.walk()]
+    assert any(p.get_content_type() == "image/png" and p["Content-ID"] for p in got.walk())

@@ -184,8 +184,8 @@ def test_day_staged_through_s3_matches_local_staging(tmp_path, s3_server, monkey
                                                       for ext in (".json", ".stage")])
     assert not (tmp_path / "var-s3" / "staging").exists()  # nothing staged on the local disk
     loaded = pipeline.load_history(DAY, s3)
-    rules = [pipeline.run_rules(DAY, batch, s3) for batch in pipeline.plan_rules(DAY, s3)]
-    assert all(r["staged"].startswith("s3://audit-staging/claims/") for r in rules)
+    rules = [pipeline.run_rules(DAY, share, s3) for share in pipeline.plan_rules(DAY, s3)]
+    assert all(r.staged.startswith("s3://audit-staging/claims/") for r in rules)
     pipeline.write_findings(DAY, "s3-run", rules, loaded, datetime.now(), s3)
     fs.invalidate_cache()
     assert fs.find("audit-staging/claims") == []  # write_findings dropped the day's staging

@@ -1,27 +1,157 @@
-"""One function per step of the nightly audit. The DAG calls each as one task; the CLI calls
-them in the same order without Airflow. Each step is a transaction: it either finishes its
-writes or leaves the previous state, so a retry or a rerun of the day is always safe.
+"""One function per step of the nightly audit. The DAG calls each as one task; ``audit_day`` calls
+them in the same order without Airflow. The order is written once, in ``STEPS``: the DAG's tasks,
+``audit_day`` and scripts/bench_audit.py follow it. Each step is a transaction: it either finishes
+its writes or leaves the previous state, so a retry or a rerun of the day is always safe.
 
 Large intermediate results (parsed rows, findings) are staged as files under
-``var/staging/<day>/`` and only their paths and counts travel between steps (XCom stays small).
+``var/staging/<day>/`` and only their paths and counts travel between steps, as the typed
+results below (``ParsedFile``, ``LoadedDay``, ``RulesShare``, ``ShareResult``). Between Airflow
+tasks they travel as plain dicts (``as_xcom()``: XCom is JSON); every step takes either.
+
+All steps of a process share one report-DB engine (``store.db.shared_engine``) and, unless one
+is passed, one ``Settings`` (``Settings.current()``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import logging
 import os
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from claimaudit import staging_store
+from claimaudit.archives import is_archive, unpack
+from claimaudit.audit_scope import correction_lineages, keep_claims, lineage_of, load_scope_codes, scope_keys
+from claimaudit.changes import append_csv, changes_csv_path, compare, snapshot_day
+from claimaudit.errors import PipelineStateError
+from claimaudit.inbox import InboxDay, check_regular, scan
+from claimaudit.model import Finding, ParseResult, Rejection
 from claimaudit.ncci.runinfo import merge as ncci_merge, run_columns as ncci_run_columns
+from claimaudit.report import range_summary
+from claimaudit.report.data_docs import write_index
+from claimaudit.report.digest import DigestOptions, build_digest as build_digest_message
+from claimaudit.report.outbox import write_eml
+from claimaudit.rules import runner
+from claimaudit.rules.catalogue import rule_catalogue
+from claimaudit.rules.history import PatientPart, plan_parts, split_in_order
 from claimaudit.safe_text import escape, file_name, token_path
 from claimaudit.settings import Settings
+from claimaudit.staging import read_object, read_staged_rows, write_json, write_object, write_parse_result
+from claimaudit.store.db import shared_engine
+from claimaudit.store.delivery import mark_delivered
+from claimaudit.store.findings import mark_email_sent, replace_day
+from claimaudit.store.history import known_lineages, load_results
+from claimaudit.store.limits import fit_to_store
+from claimaudit.x12.parser import parse_bytes
 
 log = logging.getLogger(__name__)
+
+
+# ------------------------------------------------------------------------------------ step results
+
+class _Xcom:
+    """A step's result as Airflow carries it between tasks (JSON), and back."""
+
+    def as_xcom(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def of(cls, value):
+        """The result itself, or what ``as_xcom`` made of it."""
+        return value if isinstance(value, cls) else cls(**value)
+
+
+@dataclass(frozen=True)
+class ParsedFile(_Xcom):
+    """One received file (or archive member) as parse_file staged it. Its JSON next to the staged
+    rows is the day's manifest: load_history reads these, whatever reached it by XCom."""
+
+    audit_date: str
+    source_file: str  # escaped name (archive!member for a member)
+    staged: str  # the staged rows (a path or an object-store URL)
+    size_bytes: int
+    quarantine_path: str  # "" unless the file had rejected parts
+    claims: int
+    lines: int
+    rejections: list[str]  # escaped messages
+    seconds: float
+
+
+@dataclass(frozen=True)
+class LoadedDay(_Xcom):
+    """What load_history added to the claim history, and the day's totals after it."""
+
+    files: int  # new files stored
+    moved_files: int  # files first stored under a later day, moved to this one
+    duplicates: int  # duplicate_files + duplicate_interchanges
+    duplicate_files: int
+    duplicate_interchanges: int
+    claims: int
+    lines: int
+    diagnoses: int
+    rejections: int  # the day's rejection rows
+    superseded: int
+    ignored: int  # inbox entries not audited (folders, hidden files)
+    day_files: int  # the history's totals for the day, the same on a rerun
+    day_claims: int
+    day_lines: int
+    files_received: int  # what the folder held: staged files and refused entries
+    rejected_parts: int  # rejected claims, transaction sets and files of the day's files
+    claims_read: int  # the day's files as read, before the audit scope kept some (each file once)
+    lines_read: int
+
+    @classmethod
+    def from_counts(cls, counts: dict[str, int], **extra: int) -> LoadedDay:
+        """From store.history.load_results' counts (read by name: the loader may count more)."""
+        read = {"claims_read": counts["day_claims_read"], "lines_read": counts["day_lines_read"]}
+        names = [f.name for f in dataclasses.fields(cls) if f.name not in extra and f.name not in read]
+        return cls(**{name: int(counts[name]) for name in names}, **read, **extra)
+
+
+@dataclass(frozen=True)
+class RulesShare(_Xcom):
+    """One run_rules task's share of the day: consecutive parts (key ranges of patients)."""
+
+    number: int  # 1-based
+    shares: int  # the day's run_rules tasks
+    parts: list[PatientPart]  # none on a day with nothing received
+    patients: int
+    slice_lines: int
+
+    @classmethod
+    def of(cls, value) -> RulesShare:
+        if isinstance(value, cls):
+            return value
+        return cls(**{**value, "parts": [PatientPart(**p) for p in value["parts"]]})
+
+
+@dataclass(frozen=True)
+class ShareResult(_Xcom):
+    """What run_rules did for one share: its findings staged for write_findings, and counts."""
+
+    staged: str
+    number: int
+    shares: int
+    parts: int
+    findings: int
+    ruleset_version: str
+    lines_audited: int
+    history_rows: int
+    stages: dict[str, float]  # seconds per runner phase, summed over the parts
+    ncci: dict[str, Any]  # NCCI edit sets used, lines left unchecked (issue 13)
+
+
+# ------------------------------------------------------------------------------------ helpers
 
 def resolve_audit_date(requested: str | None, interval_start: datetime | None, run_after: datetime | None,
                        tz_name: str = "UTC") -> date:
@@ -29,8 +159,6 @@ def resolve_audit_date(requested: str | None, interval_start: datetime | None, r
     starts in the audit timezone, else (manual runs may have no interval) the day before run_after."""
     if requested:
         return date.fromisoformat(str(requested))
-    from zoneinfo import ZoneInfo
-
     tz = ZoneInfo(tz_name)
     if interval_start is not None:
         return interval_start.astimezone(tz).date()
@@ -43,16 +171,14 @@ def _day(audit_date: date | str) -> date:
 
 
 def _settings(settings: Settings | None) -> Settings:
-    return settings or Settings.from_env()
+    return settings or Settings.current()
 
 
 def _engine(settings: Settings):
-    from claimaudit.store.db import engine_for, ensure_schema
+    return shared_engine(settings.db_url)
 
-    engine = engine_for(settings.db_url)
-    ensure_schema(engine)
-    return engine
 
+# ------------------------------------------------------------------------------------ find and parse
 
 def discover_files(audit_date: date | str, settings: Settings | None = None) -> list[str]:
     """The files to audit in ``<inbox>/<YYYY-MM-DD>/``, by name, as path tokens (JSON-safe even
@@ -60,9 +186,6 @@ def discover_files(audit_date: date | str, settings: Settings | None = None) -> 
     empty day (nothing was sent), not an error. What is not audited (sub-folders, hidden and
     temporary files, links out of the inbox, FIFOs) is listed in the day's staging manifest and
     recorded by load_history: nothing is skipped silently."""
-    from claimaudit.inbox import scan
-    from claimaudit.staging import write_json
-
     s = _settings(settings)
     day = _day(audit_date)
     folder = s.inbox / day.isoformat()
@@ -88,19 +211,15 @@ def begin_day(audit_date: date | str, settings: Settings | None = None) -> list[
 
 def _stage_name(name: str) -> str:
     """A staged file's name for a received file: ASCII, unique per name (names may hold any byte)."""
-    import hashlib
-
     return hashlib.sha256(os.fsencode(name)).hexdigest()[:24]
 
 
-def parse_file(path: str, audit_date: date | str, settings: Settings | None = None) -> dict:
+def parse_file(path: str, audit_date: date | str, settings: Settings | None = None) -> list[ParsedFile]:
     """Parse one received file into rows and stage them. A file with rejected parts is copied to
     quarantine; its sound transaction sets are still staged and audited. A ``.zip`` or ``.gz`` is
     unpacked (with limits) and each member staged as a file of its own, ``archive!member``.
-    ``path`` is what discover_files listed (a path token)."""
-    from claimaudit.archives import is_archive, unpack
-    from claimaudit.inbox import check_regular
-
+    ``path`` is what discover_files listed (a path token). Returns what was staged: one
+    ParsedFile, or one per archive member."""
     s = _settings(settings)
     day = _day(audit_date)
     src = Path(token_path(path))
@@ -111,35 +230,27 @@ def parse_file(path: str, audit_date: date | str, settings: Settings | None = No
     data = b"" if problem else src.read_bytes()
     if problem:
         log.warning("refused %s: %s", name, problem)
-        return _stage(_refused(name, problem, day), b"", name, src.name, day, s, t0, quarantine=False)
+        return [_stage(_refused(name, problem, day), b"", name, src.name, day, s, t0, quarantine=False)]
     if not is_archive(data):
-        return _stage(_parse(data, name), data, name, src.name, day, s, t0)
+        return [_stage(_parse(data, name), data, name, src.name, day, s, t0)]
     members = unpack(name, data)
-    summaries = []
+    staged = []
     for m in members:
         result = _parse(m.data, m.name) if m.data is not None else _unreadable(m.name, data, m.problem)
         if m.data is None:  # a refused member: the rejection belongs to the archive's bytes
-            import hashlib
-
             result.file_sha256 = result.rejections[0].file_sha256 = hashlib.sha256(
                 data + b"!" + m.name.encode()).hexdigest()
         # A refused member quarantines the archive itself (once, under its own name).
-        summaries.append(_stage(result, m.data if m.data is not None else data, m.name, f"{src.name}!{m.name}", day,
-                                s, t0, quarantine_name=name if m.data is None else m.name))
+        staged.append(_stage(result, m.data if m.data is not None else data, m.name, f"{src.name}!{m.name}", day,
+                             s, t0, quarantine_name=name if m.data is None else m.name))
     log.info("unpacked %s: %d member(s)", name, len(members))
-    return {"audit_date": day.isoformat(), "source_file": name, "members": len(summaries),
-            "claims": sum(x["claims"] for x in summaries), "lines": sum(x["lines"] for x in summaries),
-            "rejections": [r for x in summaries for r in x["rejections"]],
-            "seconds": round(time.perf_counter() - t0, 3)}
+    return staged
 
 
 def _parse(data: bytes, name: str):
-    from claimaudit.store.limits import fit_to_store
-    from claimaudit.x12.parser import parse_bytes
-
     try:
         result = parse_bytes(data, name)
-    except Exception as exc:  # a parser bug must not cost the rest of the batch: quarantine the file
+    except Exception as exc:  # a parser bug must not cost the day's other files: quarantine this one
         log.exception("parser failed on %s", name)
         result = _unreadable(name, data, f"internal parser error ({type(exc).__name__}: {escape(str(exc))})")
     # Values the report DB cannot store reject their claim or transaction set here, on every database.
@@ -149,100 +260,81 @@ def _parse(data: bytes, name: str):
 
 def _refused(name: str, reason: str, day: date):
     """A rejection for an inbox entry that was not read: keyed by its name and day, not content."""
-    import hashlib
-
-    from claimaudit.model import ParseResult, Rejection
-
     sha = hashlib.sha256(f"refused|{day.isoformat()}|{name}".encode()).hexdigest()
+    return _file_rejected(name, sha, reason)
+
+
+def _unreadable(name: str, data: bytes, reason: str):
+    return _file_rejected(name, hashlib.sha256(data).hexdigest(), reason)
+
+
+def _file_rejected(name: str, sha: str, reason: str) -> ParseResult:
     return ParseResult(source_file=name, file_sha256=sha, rejections=[
         Rejection(source_file=name, file_sha256=sha, unit="file", interchange_control="", transaction_control="",
                   segment_position=None, segment_id="", reason=reason)])
 
 
 def _stage(result, data: bytes, name: str, key: str, day: date, s: Settings, t0: float, quarantine: bool = True,
-           quarantine_name: str = "") -> dict:
-    from claimaudit.staging import write_json, write_parse_result
-
+           quarantine_name: str = "") -> ParsedFile:
     quarantine_path = ""
     if result.rejections and quarantine:
-        qdir = s.quarantine_dir / day.isoformat()
-        qdir.mkdir(parents=True, exist_ok=True)
-        # Under the escaped name, from the bytes read: never a copy that follows a link.
-        qpath = qdir / (quarantine_name or name).replace("/", "_")
-        tmp = qpath.with_name(qpath.name + ".tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, qpath)
-        quarantine_path = str(qpath)
+        quarantine_path = _quarantine(data, quarantine_name or name, day, s)
         for r in result.rejections:
             log.warning("rejected: %s (copied to %s)", escape(r.message()), escape(quarantine_path))
     # Keyed by file name (unique in the day's folder): the same bytes may arrive under two names.
     files_url = staging_store.join(s.staging_url, day.isoformat(), "files")  # a folder or object storage
     staged = staging_store.join(files_url, f"{_stage_name(key)}.stage")
     write_parse_result(result, staged)
-    summary = {
-        "audit_date": day.isoformat(),
-        "source_file": name,
-        "staged": staged,
-        "size_bytes": len(data),
-        "quarantine_path": quarantine_path,
-        "claims": len(result.claims),
-        "lines": len(result.lines),
-        "rejections": [escape(r.message()) for r in result.rejections],
-        "seconds": round(time.perf_counter() - t0, 3),
-    }
-    write_json(summary, staging_store.join(files_url, f"{_stage_name(key)}.json"))  # the manifest load_history reads
-    log.info("parsed %s: %d claims, %d lines, %d rejection(s)", name, summary["claims"], summary["lines"],
-             len(summary["rejections"]))
-    return summary
+    parsed = ParsedFile(audit_date=day.isoformat(), source_file=name, staged=staged, size_bytes=len(data),
+                        quarantine_path=quarantine_path, claims=len(result.claims), lines=len(result.lines),
+                        rejections=[escape(r.message()) for r in result.rejections],
+                        seconds=round(time.perf_counter() - t0, 3))
+    write_json(parsed.as_xcom(), staging_store.join(files_url, f"{_stage_name(key)}.json"))  # the day's manifest
+    log.info("parsed %s: %d claims, %d lines, %d rejection(s)", name, parsed.claims, parsed.lines,
+             len(parsed.rejections))
+    return parsed
 
 
-def staged_files(audit_date: date | str, settings: Settings | None = None) -> list[dict]:
-    """The parse summaries staged for a day, in file-name order."""
-    import json
+def _quarantine(data: bytes, name: str, day: date, s: Settings) -> str:
+    qdir = s.quarantine_dir / day.isoformat()
+    qdir.mkdir(parents=True, exist_ok=True)
+    # Under the escaped name, from the bytes read: never a copy that follows a link.
+    qpath = qdir / name.replace("/", "_")
+    tmp = qpath.with_name(qpath.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, qpath)
+    return str(qpath)
 
+
+def staged_files(audit_date: date | str, settings: Settings | None = None) -> list[ParsedFile]:
+    """The files staged for a day, in file-name order."""
     # issue 18: listed through staging_store (a local folder or an object-store prefix).
     folder = staging_store.join(_settings(settings).staging_url, _day(audit_date).isoformat(), "files")
-    items = [json.loads(staging_store.read_bytes(u)) for u in staging_store.list_names(folder, ".json")]
-    return sorted(items, key=lambda item: item["source_file"])
+    items = [ParsedFile.of(json.loads(staging_store.read_bytes(u))) for u in staging_store.list_names(folder, ".json")]
+    return sorted(items, key=lambda item: item.source_file)
 
 
-def _inbox_manifest(day: date, s: Settings):
-    import json
-
-    from claimaudit.inbox import InboxDay
-
+def _inbox_manifest(day: date, s: Settings) -> InboxDay:
     location = staging_store.join(s.staging_url, day.isoformat(), "inbox.json")
     names = staging_store.list_names(staging_store.join(s.staging_url, day.isoformat()), "inbox.json")
     return InboxDay.from_json(json.loads(staging_store.read_bytes(location))) if names else InboxDay([], [], [])
 
 
-def _unreadable(name: str, data: bytes, reason: str):
-    import hashlib
+# ------------------------------------------------------------------------------------ history
 
-    from claimaudit.model import ParseResult, Rejection
-
-    sha = hashlib.sha256(data).hexdigest()
-    return ParseResult(source_file=name, file_sha256=sha, rejections=[
-        Rejection(source_file=name, file_sha256=sha, unit="file", interchange_control="", transaction_control="",
-                  segment_position=None, segment_id="", reason=reason)])
-
-
-def load_history(audit_date: date | str, settings: Settings | None = None) -> dict:
+def load_history(audit_date: date | str, settings: Settings | None = None) -> LoadedDay:
     """Add the day's staged rows to the claim history (duplicates skipped, replacements applied)."""
-    from claimaudit.staging import read_staged_rows
-    from claimaudit.store.history import load_results
-
     s = _settings(settings)
     day = _day(audit_date)
     parsed = staged_files(day, s)
     inbox = _inbox_manifest(day, s)
     results, quarantine, sizes = [], {}, {}
     for item in parsed:
-        result = read_staged_rows(item["staged"])
+        result = read_staged_rows(item.staged)
         results.append(result)
-        if item.get("quarantine_path"):
-            quarantine[result.file_sha256] = item["quarantine_path"]
-        sizes[result.file_sha256] = item.get("size_bytes", 0)
+        if item.quarantine_path:
+            quarantine[result.file_sha256] = item.quarantine_path
+        sizes[result.file_sha256] = item.size_bytes
     results += [_refused(e.name, e.reason, day) for e in inbox.refused]  # links, FIFOs: rejected, not read
     engine = _engine(s)
     # Count everything read, keep only the radiation-oncology claims (unless AUDIT_KEEP_ALL_CLAIMS).
@@ -252,21 +344,16 @@ def load_history(audit_date: date | str, settings: Settings | None = None) -> di
     # The staged files are the whole day: rejections of files no longer in the folder are dropped.
     counts = load_results(engine, results, day, quarantine_paths=quarantine, file_sizes=sizes, whole_day=True,
                           ignored=[(e.name, e.kind, e.reason) for e in inbox.ignored], read_counts=read_counts)
-    counts["files_received"] = len(parsed) + len(inbox.refused)
-    counts["rejected_parts"] = sum(len(p["rejections"]) for p in parsed) + len(inbox.refused)
     # The day's files as read, each once (a redelivered file is not read twice into the count).
-    counts["claims_read"], counts["lines_read"] = counts["day_claims_read"], counts["day_lines_read"]
-    log.info("history for %s: %s", day, counts)
-    return counts
+    loaded = LoadedDay.from_counts(counts, files_received=len(parsed) + len(inbox.refused),
+                                   rejected_parts=sum(len(p.rejections) for p in parsed) + len(inbox.refused))
+    log.info("history for %s: %s", day, loaded.as_xcom())
+    return loaded
 
 
 def _keep_in_scope(engine, results: list, day: date, s: Settings) -> list:
     """issue 18: each file's rows cut to the claims with a radiation-oncology code (reference data),
     plus replacements and voids of lineages the history already holds."""
-    from claimaudit.audit_scope import (correction_lineages, keep_claims, lineage_of, load_scope_codes,
-                                        scope_keys)
-    from claimaudit.store.history import known_lineages
-
     codes = load_scope_codes(s.expectations_dir)
     keys = [scope_keys(r.claims, r.lines, codes, day) for r in results]
     wanted = set().union(*(correction_lineages(r.claims, k) for r, k in zip(results, keys)))
@@ -276,58 +363,53 @@ def _keep_in_scope(engine, results: list, day: date, s: Settings) -> list:
     return [keep_claims(r, k, known) for r, k in zip(results, keys)]
 
 
-def plan_rules(audit_date: date | str, settings: Settings | None = None) -> list[dict]:
+# ------------------------------------------------------------------------------------ rules
+
+def plan_rules(audit_date: date | str, settings: Settings | None = None) -> list[RulesShare]:
     """Plan the day's run_rules tasks: the day's patients cut into parts of at most
-    ``AUDIT_RULE_BATCH_LINES`` history lines (bounds a task's memory), the parts shared out over
+    ``AUDIT_RULE_PART_LINES`` history lines (bounds a task's memory), the parts shared out over
     at most ``AUDIT_RULE_TASKS`` tasks (one per worker that can run them side by side).
 
-    An ordinary day is one part in one task; a month onboarded at once (a million lines) is six
-    parts in two tasks of three, each task importing Great Expectations once. A day with nothing
-    received still gets one task with no part, so the day is still reported."""
-    from claimaudit.rules.history import plan_batches
-
+    An ordinary day is one part in one share; a month onboarded at once (a million lines) is six
+    parts in two shares of three, each share's task importing Great Expectations once. A day with
+    nothing received still gets one share with no part, so the day is still reported."""
     s = _settings(settings)
     day = _day(audit_date)
-    parts = [dataclasses.asdict(b) for b in plan_batches(_engine(s), day, s.rule_batch_lines)]
+    parts = plan_parts(_engine(s), day, s.rule_part_lines)
     groups = _share_out(parts, max(1, s.rule_tasks))
-    plan = [{"batch": i, "batches": len(groups), "parts": group, "patients": sum(p["patients"] for p in group),
-             "slice_lines": sum(p["slice_lines"] for p in group)} for i, group in enumerate(groups, start=1)]
-    log.info("rules for %s: %d part(s) in %d task(s) over %d patients, %d history lines", day, len(parts), len(plan),
-             sum(p["patients"] for p in parts), sum(p["slice_lines"] for p in parts))
+    plan = [RulesShare(number=i, shares=len(groups), parts=group, patients=sum(p.patients for p in group),
+                       slice_lines=sum(p.slice_lines for p in group)) for i, group in enumerate(groups, start=1)]
+    log.info("rules for %s: %d part(s) in %d share(s) over %d patients, %d history lines", day, len(parts),
+             len(plan), sum(p.patients for p in parts), sum(p.slice_lines for p in parts))
     return plan
 
 
-def _share_out(parts: list[dict], tasks: int) -> list[list[dict]]:
-    """Consecutive parts grouped into at most ``tasks`` groups of about equal history lines."""
-    from claimaudit.rules.history import split_in_order
-
-    runs = split_in_order([p["slice_lines"] for p in parts], min(tasks, len(parts)))
+def _share_out(parts: list[PatientPart], tasks: int) -> list[list[PatientPart]]:
+    """Consecutive parts grouped into at most ``tasks`` shares of about equal history lines."""
+    runs = split_in_order([p.slice_lines for p in parts], min(tasks, len(parts)))
     return [[parts[i] for i in run] for run in runs] or [[]]
 
 
-def run_rules(audit_date: date | str, batch: dict | None = None, settings: Settings | None = None) -> dict:
-    """Run every expectation suite over the audit views of one planned task's patients (all of the
-    day's patients without ``batch``), part by part; stage the findings for write_findings."""
-    from claimaudit.rules.history import PatientBatch
-    from claimaudit.rules.runner import run_rules as _run
-    from claimaudit.staging import write_object
-
+def run_rules(audit_date: date | str, share: RulesShare | dict | None = None,
+              settings: Settings | None = None) -> ShareResult:
+    """Run every expectation suite over the audit views of one share's patients (all of the
+    day's patients without ``share``), part by part; stage the findings for write_findings."""
     s = _settings(settings)
     day = _day(audit_date)
     engine = _engine(s)
-    number, of = (batch["batch"], batch["batches"]) if batch else (1, 1)
-    parts = [PatientBatch(**p) for p in (batch or {}).get("parts", ())] or [None]
+    share = RulesShare.of(share) if share is not None else RulesShare(1, 1, [], 0, 0)
+    parts: list[PatientPart | None] = list(share.parts) or [None]
     docs_dir = s.data_docs_dir / day.isoformat()
-    if of > 1:
-        docs_dir = docs_dir / f"batch-{number:03d}"
-    findings: list = []  # model.Finding rows
+    if share.shares > 1:
+        docs_dir = docs_dir / f"share-{share.number:03d}"
+    findings: list[Finding] = []
     stages: dict[str, float] = {}
     version, lines_audited, history_rows = "", 0, 0
     ncci_parts: list[dict] = []  # NCCI edit sets used, unchecked lines (issue 13)
     for i, part in enumerate(parts, start=1):
         # One part's views at a time: memory is bounded by the part, GX is imported once per task.
-        result = _run(engine, day, s.expectations_dir, batch=part,
-                      data_docs_dir=docs_dir / f"part-{i:02d}" if len(parts) > 1 else docs_dir)
+        result = runner.run_rules(engine, day, s.expectations_dir, batch=part,  # runner's name for a part
+                                  data_docs_dir=docs_dir / f"part-{i:02d}" if len(parts) > 1 else docs_dir)
         findings += result.findings
         version = result.ruleset_version
         lines_audited += result.lines_audited
@@ -337,81 +419,61 @@ def run_rules(audit_date: date | str, batch: dict | None = None, settings: Setti
             stages[name] = round(stages.get(name, 0.0) + seconds, 3)
         del result
     staged = staging_store.join(s.staging_url, day.isoformat(), "findings",  # issue 18: local or object store
-                                f"batch-{number:03d}-of-{of:03d}.stage")
+                                f"share-{share.number:03d}-of-{share.shares:03d}.stage")
     write_object(findings, staged)
-    log.info("rules for %s batch %d/%d (%d part(s)): %d finding(s) over %d history lines, ruleset %s", day, number,
-             of, len(parts), len(findings), history_rows, version)
-    return {
-        "staged": staged,
-        "batch": number,
-        "batches": of,
-        "parts": len(parts),
-        "findings": len(findings),
-        "ruleset_version": version,
-        "lines_audited": lines_audited,
-        "history_rows": history_rows,
-        "stages": stages,
-        "ncci": ncci_merge(ncci_parts),
-    }
+    log.info("rules for %s share %d/%d (%d part(s)): %d finding(s) over %d history lines, ruleset %s", day,
+             share.number, share.shares, len(parts), len(findings), history_rows, version)
+    return ShareResult(staged=staged, number=share.number, shares=share.shares, parts=len(parts),
+                       findings=len(findings), ruleset_version=version, lines_audited=lines_audited,
+                       history_rows=history_rows, stages=stages, ncci=ncci_merge(ncci_parts))
 
 
-def _gather_rules(rules: dict | list[dict]) -> tuple[list, str, int]:
-    """Findings, ruleset version and lines audited of a day's rule batches (all of them, or raise)."""
-    from claimaudit.errors import PipelineStateError
-    from claimaudit.rules.runner import unique_findings
-    from claimaudit.staging import read_object
-
-    runs = [rules] if isinstance(rules, dict) else list(rules)
+def _gather_rules(runs: list[ShareResult]) -> tuple[list[Finding], str, int]:
+    """Findings, ruleset version and lines audited of a day's rule shares (all of them, or raise)."""
     if not runs:
-        raise PipelineStateError("no rule batch results to write")
-    expected = runs[0]["batches"]
-    numbers = sorted(r["batch"] for r in runs)
+        raise PipelineStateError("no rule share results to write")
+    expected = runs[0].shares
+    numbers = sorted(r.number for r in runs)
     if numbers != list(range(1, expected + 1)):
-        raise PipelineStateError(f"rule batches {numbers} do not make up the day's {expected} batch(es)")
-    versions = {r["ruleset_version"] for r in runs}
-    if len(versions) != 1:  # the expectations changed between batches: the day must be rerun
-        raise PipelineStateError(f"rule batches ran different rulesets {sorted(versions)}; rerun the day")
-    # Batches hold disjoint patients: the runner's order over the whole day.
-    findings = unique_findings(f for run in runs for f in read_object(run["staged"]))
-    return findings, versions.pop(), sum(int(r.get("lines_audited", 0)) for r in runs)
+        raise PipelineStateError(f"rule shares {numbers} do not make up the day's {expected} share(s)")
+    versions = {r.ruleset_version for r in runs}
+    if len(versions) != 1:  # the expectations changed between shares: the day must be rerun
+        raise PipelineStateError(f"rule shares ran different rulesets {sorted(versions)}; rerun the day")
+    # Shares hold disjoint patients: the runner's order over the whole day.
+    findings = runner.unique_findings(f for run in runs for f in read_object(run.staged))
+    return findings, versions.pop(), sum(r.lines_audited for r in runs)
 
 
-def write_findings(audit_date: date | str, run_id: str, rules: dict | list[dict], loaded: dict,
+def write_findings(audit_date: date | str, run_id: str, rules: ShareResult | dict | list, loaded: LoadedDay | dict,
                    started_at: datetime | str, settings: Settings | None = None, record_change: bool = False) -> dict:
     """Replace the day's findings and audit_run row in one transaction, then drop the staging.
-    ``rules`` is what run_rules returned: one dict, or one per batch of the day. ``record_change``
+    ``rules`` is what run_rules returned: one result, or one per share of the day. ``record_change``
     (a day of a native backfill) keeps what the rewrite changed for the range's summary email."""
-    from claimaudit.store.findings import replace_day
-
     s = _settings(settings)
     day = _day(audit_date)
-    findings, ruleset_version, lines_audited = _gather_rules(rules)
+    runs = [ShareResult.of(r) for r in ([rules] if isinstance(rules, (dict, ShareResult)) else rules)]
+    loaded = LoadedDay.of(loaded)
+    findings, ruleset_version, _lines_audited = _gather_rules(runs)
     if isinstance(started_at, str):
         started_at = datetime.fromisoformat(started_at)
     stats = {
-        "files": int(loaded.get("files_received", 0)),
+        "files": loaded.files_received,
         # day_* count the day's own claims even when a rerun finds them already loaded.
-        "claims": int(loaded.get("day_claims", loaded.get("claims", 0))),
-        "lines": int(loaded.get("day_lines", lines_audited)),
-        "rejections": int(loaded.get("rejections", loaded.get("rejected_parts", 0))),
-        "ignored": int(loaded.get("ignored", 0)),
+        "claims": loaded.day_claims,
+        "lines": loaded.day_lines,
+        "rejections": loaded.rejections,
+        "ignored": loaded.ignored,
+        "claims_read": loaded.claims_read,  # issue 18: the whole extract as read
+        "lines_read": loaded.lines_read,
     }
-    runs = [rules] if isinstance(rules, dict) else list(rules)
-    stats.update(ncci_run_columns(ncci_merge([r.get("ncci") for r in runs])))  # NCCI (issue 13)
-    for name in ("claims_read", "lines_read"):  # issue 18: the whole extract as read
-        if name in loaded:
-            stats[name] = int(loaded[name])
+    stats.update(ncci_run_columns(ncci_merge([r.ncci for r in runs])))  # NCCI (issue 13)
     engine = _engine(s)
-    if record_change:
-        from claimaudit.changes import append_csv, changes_csv_path, compare, snapshot_day
-        from claimaudit.report.range_summary import pending_changes_path, record_change as _record
-
-        before = snapshot_day(engine, day)
+    before = snapshot_day(engine, day) if record_change else None
     summary = replace_day(engine, audit_date=day, run_id=run_id, ruleset_version=ruleset_version,
                           findings=findings, stats=stats, started_at=started_at)
-    if record_change:
+    if before is not None:
         change = compare(before, snapshot_day(engine, day))
-        _record(pending_changes_path(s.var_dir), change)
+        range_summary.record_change(range_summary.pending_changes_path(s.var_dir), change)
         append_csv(changes_csv_path(s.var_dir), change)
     staging_store.remove_tree(staging_store.join(s.staging_url, day.isoformat()))
     log.info("findings for %s written: %s", day, summary)
@@ -421,8 +483,6 @@ def write_findings(audit_date: date | str, run_id: str, rules: dict | list[dict]
 
 def index_data_docs(audit_date: date | str, settings: Settings | None = None) -> Path | None:
     """The day's Data Docs made readable offline, with an index page (a convenience: never fails the day)."""
-    from claimaudit.report.data_docs import write_index
-
     s = _settings(settings)
     day = _day(audit_date)
     try:
@@ -432,23 +492,20 @@ def index_data_docs(audit_date: date | str, settings: Settings | None = None) ->
         return None
 
 
+# ------------------------------------------------------------------------------------ digest
+
 def build_digest(audit_date: date | str, settings: Settings | None = None, run_url: str = "",
                  airflow_base_url: str = "") -> EmailMessage | None:
     """The day's audit digest as an email message (None for an all-clear day when those are off).
     ``airflow_base_url`` is Airflow's own ``[api] base_url``, used when AUDIT_AIRFLOW_BASE_URL is unset."""
-    from claimaudit.report.digest import DigestOptions
-    from claimaudit.report.digest import build_digest as _build
-    from claimaudit.rules.catalogue import rule_catalogue
-
     s = _settings(settings)
     day = _day(audit_date)
-    engine = _engine(s)
     index = s.data_docs_dir / day.isoformat() / "index.html"
     options = DigestOptions.from_settings(s, airflow_base_url=airflow_base_url,
                                           data_docs_path=str(index) if index.is_file() else "")
-    return _build(engine, day, email_from=s.email_from, email_to=list(s.email_to), airflow_run_url=run_url,
-                  send_all_clear=s.send_all_clear, rule_catalogue=rule_catalogue(s.expectations_dir),
-                  options=options)
+    return build_digest_message(_engine(s), day, email_from=s.email_from, email_to=list(s.email_to),
+                                airflow_run_url=run_url, send_all_clear=s.send_all_clear,
+                                rule_catalogue=rule_catalogue(s.expectations_dir), options=options)
 
 
 RANGE_RUN_TYPES = ("backfill",)  # Airflow DagRunType values of runs that are part of a range
@@ -470,31 +527,24 @@ def airflow_run_url(dag_id: str, run_id: str | None, settings: Settings | None =
     base = (s.airflow_base_url or airflow_base_url).rstrip("/")
     if not (base and run_id):
         return ""
-    from urllib.parse import quote
-
     return f"{base}/dags/{quote(dag_id)}/runs/{quote(run_id, safe='')}"
 
 
 def range_summary_message(start: date, end: date, changes: list, *, audited: list[date] | None = None,
                           skipped: list[date] | None = None, settings: Settings | None = None) -> EmailMessage:
     """The one email of a range run: days, new/resolved per rule against the earlier results, rejected files."""
-    from claimaudit.changes import changes_csv_path
-    from claimaudit.report.range_summary import collect_range, range_message
-
     s = _settings(settings)
-    rs = collect_range(_engine(s), start, end, changes, audited=audited, skipped=skipped)
+    rs = range_summary.collect_range(_engine(s), start, end, changes, audited=audited, skipped=skipped)
     csv_path = changes_csv_path(s.var_dir)
-    return range_message(rs, email_from=s.email_from, email_to=list(s.email_to),
-                         changes_csv=str(csv_path) if csv_path.exists() else "")
+    return range_summary.range_message(rs, email_from=s.email_from, email_to=list(s.email_to),
+                                       changes_csv=str(csv_path) if csv_path.exists() else "")
 
 
 def pending_range_summary(settings: Settings | None = None) -> EmailMessage | None:
     """The summary of the native backfill whose days recorded their changes (None if none did).
     Call ``pending_range_sent`` once it is delivered."""
-    from claimaudit.report.range_summary import pending_changes_path, read_pending
-
     s = _settings(settings)
-    changes = read_pending(pending_changes_path(s.var_dir))
+    changes = range_summary.read_pending(range_summary.pending_changes_path(s.var_dir))
     if not changes:
         return None
     days = [c.audit_date for c in changes]
@@ -503,15 +553,11 @@ def pending_range_summary(settings: Settings | None = None) -> EmailMessage | No
 
 def range_pending(settings: Settings | None = None) -> bool:
     """Whether days of a native backfill recorded changes that no summary has reported yet."""
-    from claimaudit.report.range_summary import pending_changes_path
-
-    return pending_changes_path(_settings(settings).var_dir).exists()
+    return range_summary.pending_changes_path(_settings(settings).var_dir).exists()
 
 
 def pending_range_sent(settings: Settings | None = None) -> None:
-    from claimaudit.report.range_summary import archive_pending, pending_changes_path
-
-    archive_pending(pending_changes_path(_settings(settings).var_dir))
+    range_summary.archive_pending(range_summary.pending_changes_path(_settings(settings).var_dir))
 
 
 def is_backfill(run_type: str | None) -> bool:
@@ -527,8 +573,6 @@ def range_eml_name(message: EmailMessage) -> str:
 def write_outbox(message: EmailMessage, audit_date: date | str, settings: Settings | None = None,
                  name: str = "") -> Path:
     """Keep the digest as an .eml file (the demo, or a site without SMTP)."""
-    from claimaudit.report.outbox import write_eml
-
     s = _settings(settings)
     path = write_eml(message, s.outbox_dir, _day(audit_date), name=name)
     log.info("digest for %s written to %s", audit_date, path)
@@ -542,8 +586,6 @@ def deliver_digest(audit_date: date | str, settings: Settings | None = None, *, 
     Only then is the day's digest marked delivered: a failure leaves it owed, and the next run
     of the day (a plain rerun too) delivers it. ``wanted`` False (a day of a range run, which
     mails one summary instead) records that nothing is owed. Returns where it went."""
-    from claimaudit.store.delivery import mark_delivered
-
     s = _settings(settings)
     day = _day(audit_date)
     message = build_digest(day, s, run_url=run_url, airflow_base_url=airflow_base_url) if wanted else None
@@ -552,7 +594,7 @@ def deliver_digest(audit_date: date | str, settings: Settings | None = None, *, 
     elif message is None:
         where = "none: all clear, and all-clear digests are off"
     elif send is not None and send(message):
-        mark_email_sent(day, s)
+        mark_email_sent(_engine(s), day)
         where = f"smtp:{message['To']}"
     else:
         where = str(write_outbox(message, day, s))
@@ -561,27 +603,92 @@ def deliver_digest(audit_date: date | str, settings: Settings | None = None, *, 
     return where
 
 
-def mark_email_sent(audit_date: date | str, settings: Settings | None = None) -> None:
-    from claimaudit.store.findings import mark_email_sent as _mark
+# ------------------------------------------------------------------------------------ the day, step by step
 
-    _mark(_engine(_settings(settings)), _day(audit_date))
+@dataclass
+class DayRun:
+    """What one day's audit hands from step to step in ``audit_day`` (in Airflow: the XComs)."""
+
+    day: date
+    settings: Settings
+    run_id: str = ""
+    digest: bool = True
+    started: datetime | None = None
+    files: list[str] = field(default_factory=list)
+    parsed: list[ParsedFile] = field(default_factory=list)
+    loaded: LoadedDay | None = None
+    plan: list[RulesShare] = field(default_factory=list)
+    rules: list[ShareResult] = field(default_factory=list)
+    summary: dict = field(default_factory=dict)
+    outbox: str = ""
+
+
+def _resolve_day(run: DayRun) -> None:
+    run.started = datetime.now(timezone.utc)
+    run.run_id = run.run_id or f"local__{run.started.strftime('%Y%m%dT%H%M%S')}__{run.day.isoformat()}"
+
+
+def _find_files(run: DayRun) -> None:
+    run.files = begin_day(run.day, run.settings)
+
+
+def _parse_files(run: DayRun) -> None:
+    run.parsed = [staged for path in run.files for staged in parse_file(path, run.day, run.settings)]
+
+
+def _load_history(run: DayRun) -> None:
+    run.loaded = load_history(run.day, run.settings)
+
+
+def _plan_rules(run: DayRun) -> None:
+    run.plan = plan_rules(run.day, run.settings)
+
+
+def _run_rules(run: DayRun) -> None:
+    run.rules = [run_rules(run.day, share, run.settings) for share in run.plan]
+
+
+def _write_findings(run: DayRun) -> None:
+    run.summary = write_findings(run.day, run.run_id, run.rules, run.loaded, run.started, run.settings)
+
+
+def _send_summary(run: DayRun) -> None:
+    run.outbox = deliver_digest(run.day, run.settings, wanted=run.digest)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a day's audit: its DAG task, whether the DAG maps it (a task per file, per
+    share), and how ``audit_day`` runs it."""
+
+    task_id: str
+    mapped: bool
+    run: Callable[[DayRun], None]
+
+
+# The order of a day's audit, written once: the DAG's tasks (tests/test_dag_integrity.py checks),
+# audit_day and scripts/bench_audit.py follow it.
+STEPS = (
+    Step("resolve_day", False, _resolve_day),
+    Step("find_files", False, _find_files),
+    Step("parse_file", True, _parse_files),
+    Step("load_history", False, _load_history),
+    Step("plan_rules", False, _plan_rules),
+    Step("run_rules", True, _run_rules),
+    Step("write_findings", False, _write_findings),
+    Step("send_summary", False, _send_summary),
+)
+STEP_NAMES = tuple(step.task_id for step in STEPS)
 
 
 def audit_day(audit_date: date | str, settings: Settings | None = None, run_id: str | None = None,
               digest: bool = True) -> dict:
     """The whole audit of one day without Airflow, step by step as the DAG runs it (``digest``
     off for a day of a range run: the range writes one summary instead)."""
-    s = _settings(settings)
-    day = _day(audit_date)
-    started = datetime.now(timezone.utc)
-    run_id = run_id or f"local__{started.strftime('%Y%m%dT%H%M%S')}__{day.isoformat()}"
-    files = begin_day(day, s)
-    for path in files:
-        parse_file(path, day, s)
-    loaded = load_history(day, s)
-    rules = [run_rules(day, batch, s) for batch in plan_rules(day, s)]
-    summary = write_findings(day, run_id, rules, loaded, started, s)
-    outbox = deliver_digest(day, s, wanted=digest)
-    return {"audit_date": day.isoformat(), "run_id": run_id, "files": len(files), "loaded": loaded,
-            "rules": [{k: v for k, v in r.items() if k != "staged"} for r in rules], "summary": summary,
-            "outbox": outbox}
+    run = DayRun(_day(audit_date), _settings(settings), run_id or "", digest)
+    for step in STEPS:
+        step.run(run)
+    return {"audit_date": run.day.isoformat(), "run_id": run.run_id, "files": len(run.files),
+            "loaded": run.loaded.as_xcom(),
+            "rules": [{k: v for k, v in r.as_xcom().items() if k != "staged"} for r in run.rules],
+            "summary": run.summary, "outbox": run.outbox}

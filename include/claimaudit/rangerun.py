@@ -15,7 +15,10 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Callable, TextIO
 
+from sqlalchemy import select
+
 from claimaudit.errors import ConfigurationError
+from claimaudit.store.schema import audit_run
 
 
 def days_between(start: date, end: date) -> list[date]:
@@ -26,10 +29,6 @@ def days_between(start: date, end: date) -> list[date]:
 
 def completed_days(engine, ruleset_version: str, start: date, end: date) -> set[date]:
     """Days in the range already audited completely with this ruleset version."""
-    from sqlalchemy import select
-
-    from claimaudit.store.schema import audit_run
-
     q = select(audit_run.c.audit_date).where(
         audit_run.c.audit_date.between(start, end),
         audit_run.c.status == "complete",

@@ -6,6 +6,7 @@ inbox ``var/inbox``, report DB ``sqlite:///var/audit.db``, outbox ``var/outbox``
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from datetime import date
@@ -29,12 +30,12 @@ class Settings:
     expectations_dir: Path
     airflow_base_url: str  # "" when unknown: then the email carries no link
     send_all_clear: bool
-    # History lines per rule batch: bounds a run_rules task's memory (about 900 MiB at 200k
-    # lines, Great Expectations included) and lets a month onboarded at once be audited by
-    # several workers side by side.
-    rule_batch_lines: int = 200_000
-    # run_rules tasks a large day is shared out over: as many as workers can run side by side.
-    # Each imports Great Expectations once and audits its parts one after the other.
+    # History lines per rule part (a key range of the day's patients): bounds a run_rules task's
+    # memory (about 900 MiB at 200k lines, Great Expectations included) and lets a month
+    # onboarded at once be audited by several workers side by side.
+    rule_part_lines: int = 200_000
+    # run_rules tasks (shares) a large day's parts are shared out over: as many as workers can
+    # run side by side. Each imports Great Expectations once and audits its parts one after the other.
     rule_tasks: int = 2
     # --- the morning digest (issue 14) ---
     # Days a file is expected (0 = Monday): a day among them without files is an alert.
@@ -77,6 +78,12 @@ class Settings:
         return self.var_dir / "data_docs"
 
     @classmethod
+    def current(cls) -> Settings:
+        """The process's settings: built once per AUDIT_* environment, so every step of a process
+        shares one (and a test that changes the environment gets new ones)."""
+        return _from_audit_env(tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AUDIT_"))))
+
+    @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
         env = os.environ if env is None else env
         var_dir = Path(env.get("AUDIT_VAR_DIR", PROJECT_ROOT / "var"))
@@ -101,7 +108,7 @@ class Settings:
             expectations_dir=Path(env.get("AUDIT_EXPECTATIONS_DIR", EXPECTATIONS_DIR)),
             airflow_base_url=env.get("AUDIT_AIRFLOW_BASE_URL", "").rstrip("/"),
             send_all_clear=env.get("AUDIT_SEND_ALL_CLEAR", "true").lower() not in ("0", "false", "no"),
-            rule_batch_lines=int(env.get("AUDIT_RULE_BATCH_LINES", 200_000)),
+            rule_part_lines=int(_renamed(env, "AUDIT_RULE_PART_LINES", "AUDIT_RULE_BATCH_LINES", 200_000)),
             rule_tasks=int(env.get("AUDIT_RULE_TASKS", 2)),
             delivery_days=parse_weekdays(env.get("AUDIT_DELIVERY_DAYS", "mon-fri")),
             holidays=parse_holidays(env.get("AUDIT_HOLIDAYS", "")),
@@ -117,6 +124,17 @@ class Settings:
             staging_base=env.get("AUDIT_STAGING_URL", "").strip(),
             keep_all_claims=env.get("AUDIT_KEEP_ALL_CLAIMS", "false").lower() in ("1", "true", "yes"),
         )
+
+
+@functools.lru_cache(maxsize=8)
+def _from_audit_env(items: tuple[tuple[str, str], ...]) -> Settings:
+    return Settings.from_env(dict(items))
+
+
+def _renamed(env, name: str, old_name: str, default):
+    """A setting's value under its name, else under the name it had before (sites set that one);
+    empty counts as unset (docker-compose passes both names, one of them empty)."""
+    return env.get(name) or env.get(old_name) or default
 
 
 DEFAULT_FINDING_URL_PATTERN = "{base_url}/claims-audit/findings/{finding_id}"

@@ -116,7 +116,7 @@ def _frame(conn, stmt) -> pd.DataFrame:
 
 
 @dataclass(frozen=True)
-class PatientBatch:
+class PatientPart:
     """The day's patients whose keys lie in [first_patient, last_patient] (inclusive)."""
 
     first_patient: str
@@ -125,13 +125,16 @@ class PatientBatch:
     slice_lines: int  # their lines received on or before the day (what the rules will read, about)
 
 
-def plan_batches(engine: Engine, day: date, max_lines: int) -> list[PatientBatch]:
+PatientBatch = PatientPart  # the name rules/runner.py imports (to be renamed there)
+
+
+def plan_parts(engine: Engine, day: date, max_lines: int) -> list[PatientPart]:
     """Cut the patients seen on ``day`` into key ranges of at most ``max_lines`` history lines.
 
     Every view and rule works within one patient (their day, their course, their claims), so
     auditing the ranges one by one gives the same findings as auditing all at once, with memory
-    bounded by the batch and batches that can run side by side. A patient is never split; one
-    with more lines than ``max_lines`` gets a batch of their own. An ordinary day is one batch.
+    bounded by the part and parts that can run side by side. A patient is never split; one
+    with more lines than ``max_lines`` gets a part of their own. An ordinary day is one part.
     Counts come from ``ix_line_patient_dos`` and ``ix_line_received``; no line is read.
     """
     seen_today = select(service_line.c.patient_key).where(service_line.c.received_date == day).distinct()
@@ -140,14 +143,14 @@ def plan_batches(engine: Engine, day: date, max_lines: int) -> list[PatientBatch
             .group_by(service_line.c.patient_key).order_by(service_line.c.patient_key))
     with engine.connect() as conn:
         counts = conn.execute(stmt).all()
-    # As few batches as max_lines allows, of about equal size (so that tasks sharing them out
-    # finish together): 1.08M lines at 200k are six batches of 180k, not five of 200k and one of 81k.
+    # As few parts as max_lines allows, of about equal size (so that tasks sharing them out
+    # finish together): 1.08M lines at 200k are six parts of 180k, not five of 200k and one of 81k.
     weights = [n for _, n in counts]
-    batches = []
+    parts = []
     for run in split_in_order(weights, math.ceil(sum(weights) / max_lines), cap=max_lines):
         keys = [counts[i][0] for i in run]
-        batches.append(PatientBatch(keys[0], keys[-1], len(run), sum(weights[i] for i in run)))
-    return batches
+        parts.append(PatientPart(keys[0], keys[-1], len(run), sum(weights[i] for i in run)))
+    return parts
 
 
 def split_in_order(weights: list[int], runs: int, cap: float = math.inf) -> list[range]:
@@ -167,17 +170,17 @@ def split_in_order(weights: list[int], runs: int, cap: float = math.inf) -> list
     return [range(a, b) for a, b in zip(starts, starts[1:] + [len(weights)])]
 
 
-def read_history(engine: Engine, day: date, batch: PatientBatch | None = None) -> HistorySlice:
-    """The day's slice, or with ``batch`` only that key range of the day's patients."""
+def read_history(engine: Engine, day: date, part: PatientPart | None = None) -> HistorySlice:
+    """The day's slice, or with ``part`` only that key range of the day's patients."""
     current = current_as_of(day)
     seen_today = select(service_line.c.patient_key).where(service_line.c.received_date == day).distinct()
-    in_batch = lines_in_batch = true()
-    if batch is not None:
+    in_part = lines_in_part = true()
+    if part is not None:
         # The range on each table (not only on the day's patients) lets the planner read the
-        # batch's part of claim and service_line through their patient indexes.
-        lines_in_batch = service_line.c.patient_key.between(batch.first_patient, batch.last_patient)
-        in_batch = claim.c.patient_key.between(batch.first_patient, batch.last_patient)
-        seen_today = seen_today.where(lines_in_batch)
+        # part's rows of claim and service_line through their patient indexes.
+        lines_in_part = service_line.c.patient_key.between(part.first_patient, part.last_patient)
+        in_part = claim.c.patient_key.between(part.first_patient, part.last_patient)
+        seen_today = seen_today.where(lines_in_part)
     claim_cols = [
         claim.c.transaction_type, claim.c.payer_class, claim.c.frequency_code, claim.c.billing_npi,
         claim.c.source_file, claim.c.interchange_control, claim.c.sender_id,
@@ -187,17 +190,17 @@ def read_history(engine: Engine, day: date, batch: PatientBatch | None = None) -
     lines_stmt = (
         select(*[c for c in service_line.c], *claim_cols, claim.c.interchange_date)
         .select_from(service_line.join(claim, claim.c.claim_key == service_line.c.claim_key))
-        .where(service_line.c.patient_key.in_(seen_today), lines_in_batch, in_batch, current)
+        .where(service_line.c.patient_key.in_(seen_today), lines_in_part, in_part, current)
     )
     dx_stmt = (
         select(diagnosis.c.claim_key, diagnosis.c.position, diagnosis.c.qualifier, diagnosis.c.code)
         .select_from(diagnosis.join(claim, claim.c.claim_key == diagnosis.c.claim_key))
-        .where(claim.c.patient_key.in_(seen_today), in_batch, current)
+        .where(claim.c.patient_key.in_(seen_today), in_part, current)
     )
     claims_stmt = (
         select(claim.c.claim_key, claim.c.claim_id, claim.c.total_charge, claim.c.billing_npi,
                claim.c.rendering_npi, claim.c.payer_class, claim.c.source_file, claim.c.interchange_control)
-        .where(claim.c.received_date == day, in_batch, current)
+        .where(claim.c.received_date == day, in_part, current)
     )
     with engine.connect() as conn:
         lines = _frame(conn, lines_stmt)

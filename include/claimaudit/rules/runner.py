@@ -10,7 +10,7 @@ names its claim and line. A failing rule is a finding, never an exception; a sui
 be evaluated (bad column, bad kwargs) is broken infrastructure and raises.
 
 Findings are built here as ``model.Finding`` rows and made unique and ordered here only
-(``unique_findings``): the pipeline merges a day's batches with it, the store writes them as given.
+(``unique_findings``): the pipeline merges a day's shares with it, the store writes them as given.
 """
 
 from __future__ import annotations

@@ -8,7 +8,10 @@ so two writers queue on the busy timeout instead of failing with "database is lo
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import os
+import threading
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +22,9 @@ from sqlalchemy.engine import make_url
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 _WRITE_OPTION = "claimaudit_write"
+# One engine per report DB per process (see shared_engine): its pool and the schema check are paid once.
+_SHARED: dict[str, Engine] = {}
+_SHARED_LOCK = threading.Lock()
 
 
 def normalise_url(url: str) -> str:
@@ -109,3 +115,42 @@ def ensure_schema(engine: Engine) -> None:
     with write_transaction(engine, "schema") as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+def shared_engine(url: str) -> Engine:
+    """The process's engine for ``url``, its schema upgraded to head on first use.
+
+    Every pipeline step of a process (all of them under ``dag.test()`` or the CLI, one per task
+    process under an executor) shares it, so a day costs one pool and one Alembic check."""
+    url = normalise_url(url)
+    with _SHARED_LOCK:
+        engine = _SHARED.get(url)
+        if engine is None:
+            engine = engine_for(url)
+            ensure_schema(engine)
+            _SHARED[url] = engine
+        return engine
+
+
+def dispose_shared_engines() -> None:
+    """Close the shared engines' connections and forget them (at exit; tests between cases, so a
+    dropped or re-created database is not read through a stale pool)."""
+    with _SHARED_LOCK:
+        engines = list(_SHARED.values())
+        _SHARED.clear()
+    for engine in engines:
+        engine.dispose()
+
+
+def _forget_in_child() -> None:
+    # A forked child (an executor's task process) must not use the parent's pooled connections:
+    # drop them without closing the parent's sockets, and let the child make its own engine.
+    global _SHARED_LOCK
+    _SHARED_LOCK = threading.Lock()  # a thread of the parent may have held it at the fork
+    for engine in _SHARED.values():
+        engine.dispose(close=False)
+    _SHARED.clear()
+
+
+atexit.register(dispose_shared_engines)
+os.register_at_fork(after_in_child=_forget_in_child)
