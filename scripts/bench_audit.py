@@ -26,6 +26,11 @@ Scenarios, per database:
   the day's patients, so the time per day should stay flat.
 - one-shot: the files of the first ``--oneshot-lines`` lines of the window are linked into a
   single inbox day and audited in a fresh report DB (a month onboarded at once).
+- mixed (issue 18): three months of radiation-oncology days (generated as the claims the audit
+  scope keeps) loaded as history, then a day of ``--mixed-lines`` lines of which ``--mixed-share``
+  are radiation oncology (the rest other departments' 837P files) audited whole.
+- ``--store-year DAYS`` (issue 18, alone): DAYS mixed days of ``--year-lines`` lines loaded with
+  parse_file + load_history into one report DB; the store's size and rows every ``--year-every`` days.
 
 PostgreSQL: a scratch database on 127.0.0.1:5432 is created with psycopg and dropped afterwards.
 --ncci DIR (issue 13): every fresh report DB first imports the NCCI edit-set zips in DIR (the
