@@ -26,6 +26,11 @@ Scenarios, per database:
   the day's patients, so the time per day should stay flat.
 - one-shot: the files of the first ``--oneshot-lines`` lines of the window are linked into a
   single inbox day and audited in a fresh report DB (a month onboarded at once).
+- mixed (issue 18): three months of radiation-oncology days (generated as the claims the audit
+  scope keeps) loaded as history, then a day of ``--mixed-lines`` lines of which ``--mixed-share``
+  are radiation oncology (the rest other departments' 837P files) audited whole.
+- ``--store-year DAYS`` (issue 18, alone): DAYS mixed days of ``--year-lines`` lines loaded with
+  parse_file + load_history into one report DB; the store's size and rows every ``--year-every`` days.
 
 PostgreSQL: a scratch database on 127.0.0.1:5432 is created with psycopg and dropped afterwards.
 --ncci DIR (issue 13): every fresh report DB first imports the NCCI edit-set zips in DIR (the
@@ -78,11 +83,10 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-def _parse_day(pipeline, day: date, s, cfg: dict) -> tuple[float, int]:
+def _parse_day(pipeline, day: date, s, cfg: dict, pool) -> tuple[float, int]:
     t0 = time.perf_counter()
     files = pipeline.begin_day(day, s)
-    with _pool(cfg["workers"], fresh=False) as pool:
-        list(pool.map(_parse_task, [(f, day.isoformat(), cfg) for f in files]))
+    list(pool.map(_parse_task, [(f, day.isoformat(), cfg) for f in files]))
     return time.perf_counter() - t0, len(files)
 
 
@@ -92,21 +96,24 @@ def child_load(cfg: dict) -> dict:
 
     s = _settings(cfg)
     parse_s = load_s = 0.0
-    lines = 0
+    lines = lines_read = 0
+    pool = _pool(cfg["workers"], fresh=False)  # the parse workers serve every day (not timed per day)
     for text in cfg["days"]:
         day = date.fromisoformat(text)
         if cfg.get("full_history"):
             lines += pipeline.audit_day(day, s)["loaded"]["day_lines"]
             continue
-        seconds, _ = _parse_day(pipeline, day, s, cfg)
+        seconds, _ = _parse_day(pipeline, day, s, cfg, pool)
         parse_s += seconds
         t0 = time.perf_counter()
         loaded = pipeline.load_history(day, s)
         load_s += time.perf_counter() - t0
         lines += loaded.day_lines
+        lines_read += loaded.lines_read
         shutil.rmtree(s.staging_dir / text, ignore_errors=True)  # write_findings drops it in a real run
-    return {"days": len(cfg["days"]), "lines": lines, "parse_s": parse_s, "load_s": load_s,
-            "rss_mib": _peak_rss_mib()}
+    pool.shutdown()
+    return {"days": len(cfg["days"]), "lines": lines, "lines_read": lines_read, "parse_s": parse_s,
+            "load_s": load_s, "rss_mib": _peak_rss_mib()}
 
 
 class TreeRss:
@@ -310,19 +317,23 @@ def run_child(kind: str, cfg: dict) -> dict:
 
 
 def prepare_inbox(work: Path, day_lines: int, days: int, *, first_day: date = FIRST_DAY,
-                  seed: int = 7) -> tuple[Path, list[tuple[str, int, list[str]]]]:
-    """Generate (or reuse) the window; returns the inbox and (day, lines, files) per business day."""
+                  seed: int = 7, patients: int | None = None,
+                  radonc_share: float | None = None) -> tuple[Path, list[tuple[str, int, list[str]]]]:
+    """Generate (or reuse) the window; returns the inbox and (day, lines, files) per business day.
+    ``patients``: the census (default ``day_lines / 2``); ``radonc_share``: the generator's (1 =
+    radiation-oncology claims only)."""
     from claimaudit.samples.calendar import BusinessDays
     from claimaudit.samples.generator import generate
 
-    patients = max(1, day_lines // 2)
+    patients = patients or max(1, day_lines // 2)
     end = BusinessDays(first_day)[days - 1]
-    inbox = work / f"inbox-p{patients}-s{seed}-{first_day.isoformat()}-{end.isoformat()}"
+    share = "" if radonc_share is None else f"-r{radonc_share:g}"
+    inbox = work / f"inbox-p{patients}-s{seed}{share}-{first_day.isoformat()}-{end.isoformat()}"
     manifest_path = inbox / "manifest.json"
     if not manifest_path.exists():
         shutil.rmtree(inbox, ignore_errors=True)
         t0 = time.perf_counter()
-        generate(inbox, first_day, end, patients_per_day=patients, seed=seed)
+        generate(inbox, first_day, end, patients_per_day=patients, seed=seed, radonc_share=radonc_share)
         print(f"generated {inbox.name} in {time.perf_counter() - t0:.1f} s", flush=True)
     else:
         print(f"reusing {inbox.name}", flush=True)
@@ -493,11 +504,36 @@ def bench_oneshot(kind: str, inbox: Path, days, lines: int, work: Path) -> dict:
 OTHER_CODES = ("99213", "99214", "80053", "85025", "36415", "71046", "93000", "97110", "J1100", "99283",
                "74177", "81001", "G0439", "90471", "96372", "73030")
 MIXED_DAYS = 63  # three months of business days of history before the mixed day
+# The generator's first weeks ramp up (its courses under way on the first day bill less than a
+# steady census): 40 business days are generated before the history and not loaded, so every
+# history day is a steady day like the mixed day's (a store that began three months ago).
+MIXED_WARMUP_DAYS = 40
+MIXED_FIRST_DAY = date(2025, 1, 6)
+# Radiation-oncology lines a day per patient of the generator's census once steady (seed 9:
+# 30,043 lines on the mixed day at a census of 10,413): the census that gives a day of
+# ``--mixed-lines`` x ``--mixed-share`` radiation-oncology lines.
+RO_LINES_PER_PATIENT = 2.885
+
+
+def prepare_ro_days(work: Path, ro_lines: int) -> tuple[Path, list]:
+    """Three months of radiation-oncology days plus the mixed day's own: written by the generator
+    with radiation-oncology claims only (``radonc_share=1``), so the history is loaded as exactly the
+    claims the audit scope would have kept from three months of mixed days."""
+    census = max(1, round(ro_lines / RO_LINES_PER_PATIENT))
+    ro_inbox, ro_days = prepare_inbox(work, ro_lines, MIXED_WARMUP_DAYS + MIXED_DAYS + 1,
+                                      first_day=MIXED_FIRST_DAY, seed=9, patients=census, radonc_share=1.0)
+    ro_days = ro_days[MIXED_WARMUP_DAYS:MIXED_WARMUP_DAYS + MIXED_DAYS + 1]
+    history = [d[1] for d in ro_days[:-1]]
+    print(f"radiation-oncology days at a census of {census:,}: the mixed day {ro_days[-1][0]} has "
+          f"{ro_days[-1][1]:,} lines; history {sum(history):,} lines over {len(history)} days "
+          f"({ro_days[0][0]}..{ro_days[-2][0]}, {min(history):,}-{max(history):,} a day)", flush=True)
+    return ro_inbox, ro_days
 
 
 def write_other_departments(folder: Path, lines: int, day: date, *, lines_per_file: int = 50_000,
-                            seed: int = 11) -> int:
-    """837P files of non-radiation-oncology claims (four lines each) totalling ``lines`` lines."""
+                            seed: int = 11, control: int = 800_000) -> int:
+    """837P files of non-radiation-oncology claims (four lines each) totalling ``lines`` lines;
+    ISA13 from ``control`` + 1 on (a day's interchanges must not repeat an earlier day's)."""
     import random
 
     from claimaudit.samples.x12_writer import Claim, Interchange, Line, Patient, render_837
@@ -516,7 +552,7 @@ def write_other_departments(folder: Path, lines: int, day: date, *, lines_per_fi
                            for _ in range(min(4, in_file - c))]
             claims.append(Claim(f"HOSP{k:010d}", patient, claim_lines, diagnoses=("I10", "E119"),
                                 billing_name="EXAMPLE GENERAL HOSPITAL", facility_code="11"))
-        ic = Interchange("P", claims, control=800_000 + n_file, sender="HOSPITALCH",
+        ic = Interchange("P", claims, control=control + n_file, sender="HOSPITALCH",
                          created=datetime(day.year, day.month, day.day, 23, 0))
         (folder / f"HOSPITAL_837P_{day:%Y%m%d}_{n_file:03d}.x12").write_bytes(render_837(ic))
         written += in_file
@@ -527,7 +563,7 @@ def prepare_mixed(work: Path, ro_inbox: Path, ro_days, total_lines: int) -> tupl
     """The mixed day: the radiation-oncology files of the window's last day linked in, plus other
     departments' files up to ``total_lines``. Cached under ``work``."""
     day, ro_lines, ro_files = ro_days[-1]
-    inbox = work / f"mixed-{total_lines}-{day}"
+    inbox = work / f"mixed-{total_lines}-{ro_inbox.name}"
     folder = inbox / day
     done = inbox / "done.json"
     if done.exists():
@@ -557,7 +593,9 @@ def bench_mixed(kind: str, ro_inbox: Path, ro_days, mixed_inbox: Path, work: Pat
         print(f"  [{kind}] mixed: history {history['lines']:,} lines over {history['days']} days "
               f"(parse {history['parse_s']:.1f} s, load {history['load_s']:.1f} s), store {before:.0f} MiB "
               f"= {before * 2**20 / max(1, history['lines']):.0f} bytes per stored line", flush=True)
+        load_before = os.getloadavg()[0]  # the machine may be shared: say how busy it was
         audit = run_child("audit", {**_cfg(mixed_inbox, db), "day": ro_days[-1][0]})
+        audit["loadavg"] = [load_before, os.getloadavg()[0]]
         after = db.size_mib()
         audit.update(db=kind, scenario=f"mixed {audit['lines_read'] // 1000}k lines, keep radiation oncology",
                      history_lines=history["lines"], db_mib=after, db_growth_mib=after - before,
@@ -565,10 +603,101 @@ def bench_mixed(kind: str, ro_inbox: Path, ro_days, mixed_inbox: Path, work: Pat
         rows.append(audit)
         _print_audit(audit)
         print(f"  [{kind}] read {audit['claims_read']:,} claims / {audit['lines_read']:,} lines, stored "
-              f"{audit['claims']:,} claims / {audit['lines']:,} lines; store grew {after - before:.1f} MiB", flush=True)
+              f"{audit['claims']:,} claims / {audit['lines']:,} lines; store grew {after - before:.1f} MiB; "
+              f"load average {audit['loadavg'][0]:.1f} before, {audit['loadavg'][1]:.1f} after", flush=True)
     finally:
         db.drop()
     return rows
+
+
+# ------------------------------------------------------------ issue 18: the store over a simulated year
+
+YEAR_SEED = 10
+
+
+def _store_counts(url: str) -> dict:
+    """Rows per table of the claim history (what the store holds, not what was read)."""
+    from sqlalchemy import func, select
+
+    from claimaudit.store import schema as t
+    from claimaudit.store.db import engine_for
+
+    engine = engine_for(url)
+    try:
+        with engine.connect() as conn:
+            return {table.name: conn.execute(select(func.count()).select_from(table)).scalar()
+                    for table in (t.ingested_file, t.interchange, t.claim, t.service_line, t.diagnosis)}
+    finally:
+        engine.dispose()
+
+
+def bench_store_year(kind: str, work: Path, days: int, day_lines: int, share: float, every: int) -> list[dict]:
+    """A year of mixed days loaded into one report DB with the real parse_file + load_history: each
+    day is its radiation-oncology files (the generator, radiation oncology only, after its warm-up)
+    plus other departments' files up to ``day_lines``, written just before the day is loaded and
+    removed after. Every ``every`` days: the store's size and rows against the lines read and kept."""
+    ro_lines = int(day_lines * share)
+    census = max(1, round(ro_lines / RO_LINES_PER_PATIENT))
+    ro_inbox, ro_all = prepare_inbox(work, ro_lines, MIXED_WARMUP_DAYS + days, first_day=MIXED_FIRST_DAY,
+                                     seed=YEAR_SEED, patients=census, radonc_share=1.0)
+    ro_days = ro_all[MIXED_WARMUP_DAYS:MIXED_WARMUP_DAYS + days]
+    db = Database(kind, work / f"{kind}-year", "year")
+    inbox = work / f"year-inbox-{kind}"
+    rows: list[dict] = []
+    totals = {"read": 0, "kept": 0, "parse_s": 0.0, "load_s": 0.0, "gen_s": 0.0}
+    year_days: list[str] = []
+    try:
+        for first in range(0, len(ro_days), every):
+            chunk = ro_days[first:first + every]
+            shutil.rmtree(inbox, ignore_errors=True)
+            t0 = time.perf_counter()
+            for day, n, files in chunk:
+                folder = inbox / day
+                folder.mkdir(parents=True)
+                for rel in files:
+                    os.link(ro_inbox / rel, folder / Path(rel).name)
+                write_other_departments(folder, max(0, day_lines - n), date.fromisoformat(day),
+                                        seed=YEAR_SEED + first, control=800_000 + 1000 * len(year_days))
+                year_days.append(day)
+            totals["gen_s"] += time.perf_counter() - t0
+            load = run_child("load", {**_cfg(inbox, db), "days": [d[0] for d in chunk], "full_history": False})
+            shutil.rmtree(inbox, ignore_errors=True)
+            totals["read"] += load["lines_read"]
+            totals["kept"] += load["lines"]
+            totals["parse_s"] += load["parse_s"]
+            totals["load_s"] += load["load_s"]
+            mib, counts = db.size_mib(), _store_counts(db.url)
+            row = {"db": kind, "days": first + len(chunk), "last_day": chunk[-1][0], "lines_read": totals["read"],
+                   "lines_kept": totals["kept"], "store_mib": mib, "rows": counts,
+                   "bytes_per_stored_line": mib * 2**20 / max(1, counts["service_line"]),
+                   "parse_s": totals["parse_s"], "load_s": totals["load_s"], "rss_mib": load["rss_mib"],
+                   "loadavg": os.getloadavg()[0]}
+            rows.append(row)
+            print(f"  [{kind}] year: {row['days']} days to {row['last_day']}: read {row['lines_read']:,} lines, "
+                  f"stored {counts['service_line']:,} lines / {counts['claim']:,} claims / "
+                  f"{counts['ingested_file']:,} files; store {mib:,.1f} MiB = "
+                  f"{row['bytes_per_stored_line']:.0f} bytes per stored line (parse {totals['parse_s']:.0f} s, "
+                  f"load {totals['load_s']:.0f} s so far; load average {row['loadavg']:.1f})", flush=True)
+    finally:
+        shutil.rmtree(inbox, ignore_errors=True)
+        db.drop()
+    return rows
+
+
+def _year_table(rows: list[dict]) -> str:
+    head = ("| db | days | lines read | lines stored | claims stored | files recorded | store MiB | "
+            "bytes per stored line | MiB per 1k stored lines added |")
+    out = [head, "|" + "---|" * (head.count("|") - 1)]
+    prev = {}
+    for r in rows:
+        before = prev.get(r["db"], (0, 0.0))
+        added = r["rows"]["service_line"] - before[0]
+        growth = (r["store_mib"] - before[1]) * 1000 / max(1, added)
+        out.append(f"| {r['db']} | {r['days']} | {r['lines_read']:,} | {r['rows']['service_line']:,} | "
+                   f"{r['rows']['claim']:,} | {r['rows']['ingested_file']:,} | {r['store_mib']:,.1f} | "
+                   f"{r['bytes_per_stored_line']:.0f} | {growth:.3f} |")
+        prev[r["db"]] = (r["rows"]["service_line"], r["store_mib"])
+    return "\n".join(out)
 
 
 def _print_audit(a: dict) -> None:
@@ -637,6 +766,10 @@ def main() -> int:
     ap.add_argument("--history", default="100000,300000,1000000", help="history sizes in lines, ascending")
     ap.add_argument("--day-lines", type=int, default=50_000)
     ap.add_argument("--oneshot-lines", type=int, default=1_000_000)
+    ap.add_argument("--days-share", type=float, default=1.0,
+                    help="the generator's radiation-oncology share for the day, flat and one-shot scenarios (1: "
+                         "radiation oncology only, the data the issue 8 targets were set on; the generator's "
+                         "own default, 0.3 since issue 18, makes a '1M-line' history about 350k kept lines)")
     ap.add_argument("--skip-days", action="store_true")
     ap.add_argument("--skip-oneshot", action="store_true")
     ap.add_argument("--skip-flat", action="store_true", help="skip the same day against other patients' history")
@@ -651,6 +784,12 @@ def main() -> int:
     ap.add_argument("--mixed-share", type=float, default=0.03, help="radiation oncology's share of them")
     ap.add_argument("--mixed-only", action="store_true", help="only the mixed-day scenario")
     ap.add_argument("--skip-mixed", action="store_true")
+    ap.add_argument("--store-year", type=int, metavar="DAYS", default=0,
+                    help="issue 18: only the store-size simulation: DAYS business days of mixed days loaded with "
+                         "parse_file + load_history (250: a year); see --year-lines, --year-every")
+    ap.add_argument("--year-lines", type=int, default=100_000,
+                    help="service lines per simulated day (all departments; --mixed-share of them radiation oncology)")
+    ap.add_argument("--year-every", type=int, default=50, help="measure the store every this many days")
     ap.add_argument("--work", type=Path, default=ROOT / "var" / "bench")
     ap.add_argument("--json", type=Path, help="also write every measurement to this file")
     ap.add_argument("--ncci", type=Path, help="folder of NCCI edit-set zips imported into every fresh report DB "
@@ -661,6 +800,8 @@ def main() -> int:
 
     RUN_OPTIONS.update(workers=args.workers, batch_lines=args.batch_lines)
     kinds = [k.strip() for k in args.db.split(",") if k.strip()]
+    if args.store_year:
+        return store_year(args, kinds)
     if args.mixed_only:
         args.skip_days = args.skip_oneshot = True
     sizes = sorted(int(x) for x in args.history.split(",") if x.strip()) if not args.skip_days else []
@@ -669,18 +810,16 @@ def main() -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}", flush=True)
     if sizes or not args.skip_oneshot:
-        inbox, days = prepare_inbox(args.work, args.day_lines, n_days)
+        inbox, days = prepare_inbox(args.work, args.day_lines, n_days, radonc_share=args.days_share)
     if sizes and not args.skip_flat:  # other patients (seed 8), received before the window
         other_inbox, other_days = prepare_inbox(args.work, args.day_lines, max(sizes) // args.day_lines + 1,
-                                                first_day=OTHER_FIRST_DAY, seed=8)
+                                                first_day=OTHER_FIRST_DAY, seed=8, radonc_share=args.days_share)
     if "postgresql" in kinds:
         subprocess.run(["bash", str(ROOT / "scripts" / "start_postgres.sh")], check=True)
 
     mixed = None
     if not args.skip_mixed:  # a day's radiation-oncology lines, three months of them as history
-        ro_lines = int(args.mixed_lines * args.mixed_share)
-        ro_inbox, ro_days = prepare_inbox(args.work, ro_lines, MIXED_DAYS + 1, first_day=OTHER_FIRST_DAY, seed=9)
-        ro_days = ro_days[:MIXED_DAYS + 1]
+        ro_inbox, ro_days = prepare_ro_days(args.work, int(args.mixed_lines * args.mixed_share))
         mixed_inbox, _ = prepare_mixed(args.work, ro_inbox, ro_days, args.mixed_lines)
         mixed = (ro_inbox, ro_days, mixed_inbox)
 
@@ -698,6 +837,20 @@ def main() -> int:
     print(_table(rows))
     for note in _verdict(rows, sizes):
         print(note)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+def store_year(args, kinds: list[str]) -> int:
+    args.work.mkdir(parents=True, exist_ok=True)
+    if "postgresql" in kinds:
+        subprocess.run(["bash", str(ROOT / "scripts" / "start_postgres.sh")], check=True)
+    rows: list[dict] = []
+    for kind in kinds:
+        rows += bench_store_year(kind, args.work, args.store_year, args.year_lines, args.mixed_share, args.year_every)
+    print()
+    print(_year_table(rows))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
     return 0

@@ -78,21 +78,37 @@ def build_views(history: HistorySlice, ref: Reference, day: date) -> AuditViews:
 # ---------------------------------------------------------------------------------------------- lines
 
 def _line_diagnoses(lines: pd.DataFrame, dx: pd.DataFrame) -> pd.DataFrame:
-    """(claim_key, line_number, dx_order, code): 837P through SV1-07 pointers, 837I every claim code."""
-    dx = dx[["claim_key", "position", "code"]]
-    prof = lines.loc[lines["transaction_type"] == "P", ["claim_key", "line_number", "dx_pointers"]]
-    ptr = prof.assign(position=prof["dx_pointers"].str.split(",")).explode("position")
+    """(_row, dx_order, code) per diagnosis of a line: 837P through SV1-07 pointers, 837I every claim
+    code. ``_row`` is the line's position in ``lines``; claims join on their rank ``_ck`` (integers
+    join faster than the string keys), and each distinct pointer string is split once."""
+    claims = lines.drop_duplicates("_ck")
+    dx_ck = pd.Index(claims["claim_key"]).get_indexer(dx["claim_key"])
+    known = dx_ck >= 0  # an inner join: diagnoses of claims without a line in the slice drop out
+    dx = pd.DataFrame({"_ck": claims["_ck"].to_numpy()[dx_ck[known]],
+                       "position": dx["position"].to_numpy()[known], "code": dx["code"][known].reset_index(drop=True)})
+    rows = pd.DataFrame({"_row": np.arange(len(lines)), "_ck": lines["_ck"].to_numpy()})
+    is_prof = (lines["transaction_type"] == "P").to_numpy(dtype=bool)
+    prof = rows[is_prof]
+    codes, uniques = pd.factorize(lines["dx_pointers"][is_prof])
+    prof = prof.assign(_ptr=codes)
+    ptr = _pointer_positions(pd.Series(uniques, dtype=lines["dx_pointers"].dtype))
+    prof_dx = prof.merge(ptr, on="_ptr", how="inner").merge(dx, on=["_ck", "position"], how="inner")
+    inst_dx = rows[~is_prof].merge(dx, on="_ck", how="inner")
+    inst_dx["dx_order"] = inst_dx["position"]
+    cols = ["_row", "dx_order", "code"]
+    return pd.concat([prof_dx[cols], inst_dx[cols]], ignore_index=True)
+
+
+def _pointer_positions(pointers: pd.Series) -> pd.DataFrame:
+    """(_ptr, position, dx_order) for each distinct SV1-07 string: "1,3" -> positions 1 and 3 in that
+    order; empty or non-numeric pointers are dropped."""
+    ptr = pd.DataFrame({"_ptr": np.arange(len(pointers)), "position": pointers.str.split(",")}).explode("position")
     ptr = ptr[ptr["position"].notna() & (ptr["position"] != "")]
     ptr["position"] = pd.to_numeric(ptr["position"], errors="coerce")
     ptr = ptr.dropna(subset=["position"])
     ptr["position"] = ptr["position"].astype("int64")
-    ptr["dx_order"] = ptr.groupby(["claim_key", "line_number"]).cumcount()
-    prof_dx = ptr.merge(dx, on=["claim_key", "position"], how="inner")
-    inst = lines.loc[lines["transaction_type"] != "P", ["claim_key", "line_number"]]
-    inst_dx = inst.merge(dx, on="claim_key", how="inner")
-    inst_dx["dx_order"] = inst_dx["position"]
-    cols = ["claim_key", "line_number", "dx_order", "code"]
-    return pd.concat([prof_dx[cols], inst_dx[cols]], ignore_index=True)
+    ptr["dx_order"] = ptr.groupby("_ptr").cumcount()
+    return ptr
 
 
 class _DistinctPairs:
@@ -135,6 +151,16 @@ def _left_join(df: pd.DataFrame, right: pd.DataFrame, on: list[str], columns: li
     return df
 
 
+def _put_rows(df: pd.DataFrame, rows, right: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Columns of ``right`` set on the lines at positions ``rows`` (one right row per line at most),
+    NaN/NaT elsewhere: a left join on the line whose key is its position."""
+    pos = np.full(len(df), -1, dtype=np.intp)
+    pos[np.asarray(rows, dtype=np.intp)] = np.arange(len(right))
+    for name in columns:
+        df[name] = right[name].reset_index(drop=True).reindex(pos).set_axis(df.index)
+    return df
+
+
 def build_line_view(lines: pd.DataFrame, dx: pd.DataFrame, ref: Reference, day: date) -> pd.DataFrame:
     df = lines.copy()
     df["date_of_service"] = pd.to_datetime(df["date_of_service"])
@@ -150,9 +176,8 @@ def build_line_view(lines: pd.DataFrame, dx: pd.DataFrame, ref: Reference, day: 
     df["dos_days_after_interchange"] = (dos - df["interchange_date"]).dt.days
 
     # Membership flags per code list at the line's date of service.
-    line_dx = _line_diagnoses(df, dx).merge(df[["claim_key", "line_number", "date_of_service"]],
-                                            on=["claim_key", "line_number"], how="left")
-    line_key = pd.MultiIndex.from_frame(df[["claim_key", "line_number"]])
+    line_dx = _line_diagnoses(df, dx)
+    line_dx["date_of_service"] = dos.take(line_dx["_row"].to_numpy()).reset_index(drop=True)
     pairs = {"diagnosis": _DistinctPairs(line_dx["code"], line_dx["date_of_service"])}
     proc_lists, flags = [], {}
     for name, cl in ref.code_lists.items():
@@ -160,8 +185,9 @@ def build_line_view(lines: pd.DataFrame, dx: pd.DataFrame, ref: Reference, day: 
             continue  # diagnosis view only
         if cl.field == "diagnosis":
             hit = pairs["diagnosis"].membership(cl)
-            keys = pd.MultiIndex.from_frame(line_dx.loc[hit, ["claim_key", "line_number"]])
-            flags[f"in_{name}"] = line_key.isin(keys)
+            flag = np.zeros(len(df), dtype=bool)
+            flag[line_dx["_row"].to_numpy()[hit]] = True
+            flags[f"in_{name}"] = flag
         else:
             if cl.field not in pairs:
                 pairs[cl.field] = _DistinctPairs(df[cl.field], dos)
@@ -178,16 +204,57 @@ def build_line_view(lines: pd.DataFrame, dx: pd.DataFrame, ref: Reference, day: 
     # First-listed neoplasm code of each line (for the course's fraction ceiling).
     if NEOPLASM_LIST in ref.code_lists:
         neo = line_dx[pairs["diagnosis"].membership(ref.code_lists[NEOPLASM_LIST])]
-        neo = neo.sort_values("dx_order").drop_duplicates(["claim_key", "line_number"])
-        df = _left_join(df, neo.rename(columns={"code": "first_neoplasm_dx"}), ["claim_key", "line_number"],
-                        ["first_neoplasm_dx"])
+        neo = neo.sort_values("dx_order", kind="stable").drop_duplicates("_row")
+        df = _put_rows(df, neo["_row"], neo.rename(columns={"code": "first_neoplasm_dx"}), ["first_neoplasm_dx"])
     else:
         df["first_neoplasm_dx"] = pd.NA
 
     df = _add_day_columns(df, proc_lists)
     _add_duplicate_column(df)
     df = _add_course_columns(df, ref, proc_lists)
-    return df.drop(columns=list(_RANKED.values()) + ["_course"])
+    return df.drop(columns=list(_RANKED.values()))
+
+
+def _sorted_positions(df: pd.DataFrame, keys: list[str], extra: dict | None = None) -> np.ndarray:
+    """Row positions of ``df`` (a RangeIndex frame) in a stable sort on ``keys``: only those columns
+    are sorted, not the wide line view."""
+    narrow = pd.DataFrame({k: (extra[k] if extra and k in extra else df[k].to_numpy()) for k in keys})
+    return narrow.sort_values(keys, kind="stable").index.to_numpy()
+
+
+def _runs(*keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """An ordered sequence's runs of equal keys: (start position, length) of each run."""
+    n = len(keys[0])
+    if n == 0:
+        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
+    change = np.zeros(n, dtype=bool)
+    change[0] = True
+    for k in keys:
+        change[1:] |= k[1:] != k[:-1]
+    starts = np.flatnonzero(change)
+    return starts, np.diff(np.append(starts, n))
+
+
+def _run_sum(values: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Each row's run total (integers: exact)."""
+    if len(values) == 0:
+        return values.copy()
+    return np.repeat(np.add.reduceat(values, starts), lengths)
+
+
+def _run_cumsum(values: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Running total within each run (integers: exact)."""
+    total = np.cumsum(values)
+    if len(values) == 0:
+        return total
+    return total - np.repeat((total - values)[starts], lengths)
+
+
+def _in_order(values: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Values computed in ``order`` put back at their rows."""
+    out = np.empty(len(values), dtype=values.dtype)
+    out[order] = values
+    return out
 
 
 def _add_day_columns(df: pd.DataFrame, proc_lists: list[str]) -> pd.DataFrame:
@@ -196,22 +263,24 @@ def _add_day_columns(df: pd.DataFrame, proc_lists: list[str]) -> pd.DataFrame:
     for name in SESSION_MODIFIER_LISTS:
         if f"in_{name}" in df:
             repeat |= df[f"in_{name}"].to_numpy(dtype=bool)
-    order = df.assign(_repeat=repeat).sort_values(
-        ["_pk", "date_of_service", "_repeat"] + _LINE_ORDER, kind="stable")
-    # One id per (patient, date of service), missing dates included, grouped on once per column.
-    day_id = order.groupby(["_pk", "date_of_service"], dropna=False, sort=False).ngroup()
+    # One run per (patient, date of service), missing dates included, in day order.
+    order = _sorted_positions(df, ["_pk", "date_of_service", "_repeat"] + _LINE_ORDER, {"_repeat": repeat})
+    dos_key = df["date_of_service"].to_numpy().view("int64")  # NaT is one value: missing dates group together
+    starts, lengths = _runs(df["_pk"].to_numpy()[order], dos_key[order])
+    today = df["received_today"].to_numpy(dtype=bool)
     new = {}
     for name in proc_lists:
-        flag = order[f"in_{name}"].astype("int64")
-        new[f"day_n_{name}"] = flag.groupby(day_id).transform("sum").reindex(df.index)
-        today = (order[f"in_{name}"] & order["received_today"]).astype("int64")
-        new[f"day_today_n_{name}"] = today.groupby(day_id).transform("sum").reindex(df.index)
-        cum = flag.groupby(day_id).cumsum()
-        new[f"day_seq_{name}"] = cum.where(order[f"in_{name}"]).reindex(df.index)
-        new[f"day_prior_n_{name}"] = (cum - flag).reindex(df.index)
+        in_list = df[f"in_{name}"].to_numpy(dtype=bool)
+        flag = in_list[order].astype("int64")
+        cum = _in_order(_run_cumsum(flag, starts, lengths), order)
+        new[f"day_n_{name}"] = _in_order(_run_sum(flag, starts, lengths), order)
+        new[f"day_today_n_{name}"] = _in_order(_run_sum((in_list & today)[order].astype("int64"), starts, lengths),
+                                               order)
+        new[f"day_seq_{name}"] = pd.Series(cum, index=df.index).where(in_list)
+        new[f"day_prior_n_{name}"] = cum - in_list.astype("int64")
     df = pd.concat([df, pd.DataFrame(new, index=df.index)], axis=1)
-    touched = df["received_today"].groupby(day_id.reindex(df.index)).transform("any")
-    df["touched_day"] = touched & has_dos | df["received_today"]
+    touched = _in_order(_run_sum(today[order].astype("int64"), starts, lengths) > 0, order)
+    df["touched_day"] = pd.Series(touched, index=df.index) & has_dos | df["received_today"]
     return df
 
 
@@ -219,79 +288,63 @@ def _add_duplicate_column(df: pd.DataFrame) -> None:
     # patient, billing and rendering NPI, code, modifiers, date of service: two providers billing
     # the same code for the patient on one day are not a duplicate.
     keys = ["_pk", "_bnpi", "_rnpi", "_pc", "_mod", "date_of_service"]
-    order = df.sort_values(keys + ["received_date", "_cid", "_ck"], kind="stable")
+    order = df[keys + ["received_date", "_cid", "_ck"]].sort_values(keys + ["received_date", "_cid", "_ck"],
+                                                                   kind="stable")
     group = order.groupby(keys, dropna=False, sort=False).ngroup()
     new_claim = (group != group.shift()) | (order["_ck"] != order["_ck"].shift())
     df["dup_claim_seq"] = new_claim.astype("int64").groupby(group).cumsum().reindex(df.index)
 
 
-def _add_course_columns(df: pd.DataFrame, ref: Reference, proc_lists: list[str]) -> pd.DataFrame:
+def _courses(df: pd.DataFrame, ref: Reference, is_delivery: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The patients' courses (deliveries at most the gap apart) and each delivery's course number."""
     gap_ref = ref.threshold("course_gap_days")
-    delivery_list = gap_ref.extra.get("delivery_list", "imrt_delivery")
-    is_delivery = df[f"in_{delivery_list}"].to_numpy()
-    course_cols = ["course_id", "course_first_dos", "course_last_dos"]
-
-    deliveries = df.loc[is_delivery].sort_values(["_pk", "date_of_service"] + _LINE_ORDER, kind="stable")
+    deliveries = df.loc[is_delivery, ["_row", "_pk", "patient_key", "date_of_service"] + _LINE_ORDER]
+    deliveries = deliveries.sort_values(["_pk", "date_of_service"] + _LINE_ORDER, kind="stable")
     prev = deliveries.groupby("_pk")["date_of_service"].shift()
     gap_days = threshold_at(gap_ref, deliveries["date_of_service"])
     starts = prev.isna() | ((deliveries["date_of_service"] - prev).dt.days > gap_days)
     course_no = starts.astype("int64").groupby(deliveries["_pk"]).cumsum()
     deliveries = deliveries.assign(_course_no=course_no)
-    courses = deliveries.groupby(["patient_key", "_course_no"], as_index=False).agg(
-        course_first_dos=("date_of_service", "min"), course_last_dos=("date_of_service", "max"))
+    courses = deliveries.groupby(["_pk", "_course_no"], as_index=False).agg(
+        patient_key=("patient_key", "first"), course_first_dos=("date_of_service", "min"),
+        course_last_dos=("date_of_service", "max"))
     courses["course_id"] = courses["patient_key"] + "|" + courses["course_first_dos"].dt.strftime("%Y-%m-%d")
     courses["_lookback"] = threshold_at(ref.threshold("plan_lookback_days"), courses["course_first_dos"])
+    return courses, deliveries
+
+
+def _add_course_columns(df: pd.DataFrame, ref: Reference, proc_lists: list[str]) -> pd.DataFrame:
+    delivery_list = ref.threshold("course_gap_days").extra.get("delivery_list", "imrt_delivery")
+    is_delivery = df[f"in_{delivery_list}"].to_numpy()
+    course_cols = ["course_id", "course_first_dos", "course_last_dos"]
+    df["_row"] = np.arange(len(df))
+    courses, deliveries = _courses(df, ref, is_delivery)
 
     # Deliveries carry their course; other dated lines join the course they fall in, else the next
     # course starting within the look-back window.
-    del_course = deliveries[["claim_key", "line_number", "patient_key", "_course_no"]].merge(
-        courses, on=["patient_key", "_course_no"])[["claim_key", "line_number"] + course_cols]
-    others = df.loc[~is_delivery & df["date_of_service"].notna(),
-                    ["claim_key", "line_number", "patient_key", "date_of_service"]]
+    del_course = deliveries[["_row", "_pk", "_course_no"]].merge(
+        courses, on=["_pk", "_course_no"])[["_row"] + course_cols]
+    others = df.loc[~is_delivery & df["date_of_service"].notna().to_numpy(), ["_row", "_pk", "date_of_service"]]
     others = others.sort_values("date_of_service", kind="stable")
     by_start = courses.sort_values("course_first_dos", kind="stable")
-    cols = ["patient_key", "course_first_dos", "course_last_dos", "course_id", "_lookback"]
+    cols = ["_pk", "course_first_dos", "course_last_dos", "course_id", "_lookback"]
     back = pd.merge_asof(others, by_start[cols], left_on="date_of_service", right_on="course_first_dos",
-                         by="patient_key", direction="backward")
+                         by="_pk", direction="backward")
     inside = back["date_of_service"] <= back["course_last_dos"]
     fwd = pd.merge_asof(others, by_start[cols], left_on="date_of_service", right_on="course_first_dos",
-                        by="patient_key", direction="forward")
+                        by="_pk", direction="forward")
     near = (fwd["course_first_dos"] - fwd["date_of_service"]).dt.days <= fwd["_lookback"]
     pick_back = inside.fillna(False).to_numpy(dtype=bool)
     pick_fwd = ~pick_back & near.fillna(False).to_numpy(dtype=bool)
     attached = pd.concat([back[pick_back], fwd[pick_fwd]], ignore_index=True)
-    assigned = pd.concat([del_course, attached[["claim_key", "line_number"] + course_cols]], ignore_index=True)
-    df = _left_join(df, assigned, ["claim_key", "line_number"], course_cols)
+    assigned = pd.concat([del_course, attached[["_row"] + course_cols]], ignore_index=True)
+    df = _put_rows(df.drop(columns="_row"), assigned["_row"], assigned, course_cols)
 
-    in_course = df["course_id"].notna()
-    # Course rank: sorts as course_id (missing last); NaN outside a course, so groupby drops those rows.
-    course_rank = _rank(df["course_id"])
-    df["_course"] = pd.Series(course_rank, index=df.index, dtype="float64").where(in_course)
+    in_course = df["course_id"].notna().to_numpy()
     dos = df["date_of_service"]
     df["course_inside"] = ((dos > df["course_first_dos"]) & (dos < df["course_last_dos"])).fillna(False).astype(bool)
-    order = df.assign(_course_order=course_rank).sort_values(["_course_order", "date_of_service"] + _LINE_ORDER,
-                                                             kind="stable")
-    grp = order["_course"]
-    # Component of a line: professional (modifier 26) or technical/global. Per-component counts let a
-    # facility's 77338 and the physician's 77338-26 for one plan count as one plan's worth.
-    if f"in_{PROFESSIONAL_MODIFIER_LIST}" in order:
-        prof = order[f"in_{PROFESSIONAL_MODIFIER_LIST}"].to_numpy(dtype=bool).astype("float64")
-    else:
-        prof = np.zeros(len(order))
-    comp_grp = grp * 2 + prof  # NaN outside a course, like grp
-    d_flag = order[f"in_{delivery_list}"].astype("int64")
-    new = {"course_delivery_seq": d_flag.groupby(grp).cumsum().where(order[f"in_{delivery_list}"]).reindex(df.index)}
-    for name in proc_lists:
-        flag = order[f"in_{name}"]
-        units = order["units"].fillna(0).where(flag, 0.0)
-        new[f"course_n_{name}"] = flag.astype("int64").groupby(grp).transform("sum").reindex(df.index)
-        new[f"course_units_{name}"] = units.groupby(grp).transform("sum").reindex(df.index)
-        by_start_flag = (flag & (order["date_of_service"] <= order["course_first_dos"])).astype("int64")
-        new[f"course_n_{name}_by_start"] = by_start_flag.groupby(grp).transform("sum").reindex(df.index)
-        new[f"course_cumunits_{name}"] = units.groupby(grp).cumsum().reindex(df.index)
-        new[f"course_comp_units_{name}"] = units.groupby(comp_grp).transform("sum").reindex(df.index)
-        new[f"course_comp_cumunits_{name}"] = units.groupby(comp_grp).cumsum().reindex(df.index)
-    df = pd.concat([df, pd.DataFrame(new, index=df.index)], axis=1)
+    df = pd.concat([df, pd.DataFrame(_course_sums(df, delivery_list, proc_lists, in_course), index=df.index)],
+                   axis=1)
 
     # Fraction ceiling from the first-listed neoplasm of the course's first delivery.
     first = df.loc[df["course_delivery_seq"] == 1, ["course_id", "first_neoplasm_dx", "course_first_dos"]]
@@ -300,9 +353,63 @@ def _add_course_columns(df: pd.DataFrame, ref: Reference, proc_lists: list[str])
                                                       ref.ceilings).to_numpy())
     df = _left_join(df, first, ["course_id"], ["course_fx_ceiling"])
     df.loc[~in_course, "course_fx_ceiling"] = np.nan
-    touched = df["received_today"].groupby(df["_course"]).transform("any")
-    df["touched_course"] = touched.reindex(df.index).fillna(False).astype(bool) & in_course
+    df["touched_course"] = df.pop("_touched_course")
     return df
+
+
+def _outside_nan(values, rows: np.ndarray, n: int) -> np.ndarray:
+    """A column of ``n`` rows: ``values`` at ``rows`` (the lines in a course), NaN at the others. As
+    a groupby leaves the rows of no group: float, unless every row has a group."""
+    values = np.asarray(values)
+    out = np.empty(n, dtype=values.dtype) if len(rows) == n else np.full(n, np.nan)
+    out[rows] = values
+    return out
+
+
+def _course_sums(df: pd.DataFrame, delivery_list: str, proc_lists: list[str], in_course: np.ndarray) -> dict:
+    """Per-course counts and units of each list, running and whole-course, on the lines in course
+    order (the lines outside a course get NaN); the whole course's and each component's."""
+    n = len(df)
+    course_rank = _rank(df["course_id"])  # sorts as course_id, missing last: the courses' lines come first
+    order = _sorted_positions(df, ["_course_order", "date_of_service"] + _LINE_ORDER, {"_course_order": course_rank})
+    rows = order[: int(in_course.sum())]  # the lines in a course, in course order
+    course = course_rank[rows]
+    # Component of a line: professional (modifier 26) or technical/global. Per-component counts let a
+    # facility's 77338 and the physician's 77338-26 for one plan count as one plan's worth.
+    prof = (df[f"in_{PROFESSIONAL_MODIFIER_LIST}"].to_numpy(dtype=bool)[rows] if f"in_{PROFESSIONAL_MODIFIER_LIST}" in df
+            else np.zeros(len(rows), dtype=bool))
+    component = course * 2 + prof
+    units_all = df["units"].fillna(0).to_numpy(dtype="float64")[rows]
+    dos, first_dos = df["date_of_service"].to_numpy()[rows], df["course_first_dos"].to_numpy()[rows]
+    counts, units = {}, {}
+    for name in proc_lists:
+        flag = df[f"in_{name}"].to_numpy(dtype=bool)[rows]
+        counts[f"n|{name}"] = flag.astype("int64")
+        counts[f"b|{name}"] = (flag & (dos <= first_dos)).astype("int64")
+        units[name] = np.where(flag, units_all, 0.0)
+    counts = pd.DataFrame(counts)
+    units = pd.DataFrame(units)
+    # pandas' grouped sums (compensated for floats) on the same rows in the same order as before.
+    count_sums = counts.groupby(course, sort=False).transform("sum")
+    unit_sums = units.groupby(course, sort=False).transform("sum")
+    unit_cums = units.groupby(course, sort=False).cumsum()
+    comp_sums = units.groupby(component, sort=False).transform("sum")
+    comp_cums = units.groupby(component, sort=False).cumsum()
+    in_delivery = df[f"in_{delivery_list}"].to_numpy(dtype=bool)
+    seq = pd.Series(in_delivery[rows].astype("int64")).groupby(course, sort=False).cumsum()
+    new = {"course_delivery_seq": pd.Series(_outside_nan(seq, rows, n), index=df.index).where(in_delivery)}
+    for name in proc_lists:
+        new[f"course_n_{name}"] = _outside_nan(count_sums[f"n|{name}"], rows, n)
+        new[f"course_units_{name}"] = _outside_nan(unit_sums[name], rows, n)
+        new[f"course_n_{name}_by_start"] = _outside_nan(count_sums[f"b|{name}"], rows, n)
+        new[f"course_cumunits_{name}"] = _outside_nan(unit_cums[name], rows, n)
+        new[f"course_comp_units_{name}"] = _outside_nan(comp_sums[name], rows, n)
+        new[f"course_comp_cumunits_{name}"] = _outside_nan(comp_cums[name], rows, n)
+    touched = np.zeros(n, dtype=bool)
+    received_today = df["received_today"].to_numpy(dtype=bool)[rows]
+    touched[rows] = (np.bincount(course, weights=received_today, minlength=course.max(initial=-1) + 1) > 0)[course]
+    new["_touched_course"] = touched
+    return new
 
 
 # ---------------------------------------------------------------------------------------------- claims
