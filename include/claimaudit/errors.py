@@ -33,4 +33,4 @@ class RuleEvaluationError(ClaimAuditError, RuntimeError):
 
 class PipelineStateError(ClaimAuditError):
     """A step's input from an earlier step is missing, stale or inconsistent (staged files, rule
-    batches, an audit run): rerun the day, or the step named in the message."""
+    shares, an audit run): rerun the day, or the step named in the message."""

@@ -86,7 +86,7 @@ class Diagnosis:
 
 @dataclass(slots=True)
 class Rejection:
-    """A file or transaction set that could not be read. The rest of the batch goes on."""
+    """A file or transaction set that could not be read. The rest of the day's files is still audited."""
 
     source_file: str
     file_sha256: str

@@ -414,7 +414,7 @@ def run_rules(audit_date: date | str, share: RulesShare | dict | None = None,
     ncci_parts: list[dict] = []  # NCCI edit sets used, unchecked lines (issue 13)
     for i, part in enumerate(parts, start=1):
         # One part's views at a time: memory is bounded by the part, GX is imported once per task.
-        result = runner.run_rules(engine, day, s.expectations_dir, batch=part,  # runner's name for a part
+        result = runner.run_rules(engine, day, s.expectations_dir, part=part,
                                   data_docs_dir=docs_dir / f"part-{i:02d}" if len(parts) > 1 else docs_dir)
         findings += result.findings
         version = result.ruleset_version

@@ -186,7 +186,7 @@ def read_parse_result(path: Path) -> ParseResult:
 
 
 def write_object(findings: list[Finding], path: Path) -> None:
-    """A rule batch's findings as a staged file."""
+    """A rule share's findings as a staged file."""
     names = columns(Finding)
     _write_stage("findings", {}, [("findings", names, as_tuples(findings, names))], path)
 

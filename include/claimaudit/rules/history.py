@@ -125,9 +125,6 @@ class PatientPart:
     slice_lines: int  # their lines received on or before the day (what the rules will read, about)
 
 
-PatientBatch = PatientPart  # the name rules/runner.py imports (to be renamed there)
-
-
 def plan_parts(engine: Engine, day: date, max_lines: int) -> list[PatientPart]:
     """Cut the patients seen on ``day`` into key ranges of at most ``max_lines`` history lines.
 

@@ -1,7 +1,7 @@
 """Run every expectation suite over the day's audit views; each failing row is one finding.
 
 Every view row and every expectation concerns one patient (their line, their day, their
-course, their claim), which is what lets a large day be audited in batches of patients.
+course, their claim), which is what lets a large day be audited in parts (key ranges of patients).
 
 Great Expectations 1.x is called directly: an ephemeral context, a pandas dataframe asset, one
 validation per (suite, effective-date window) over the rows whose date of service lies in the
@@ -29,7 +29,7 @@ from sqlalchemy.engine import Engine
 
 from claimaudit.errors import RuleEvaluationError
 from claimaudit.model import Finding
-from claimaudit.rules.history import PatientBatch, read_history
+from claimaudit.rules.history import PatientPart, read_history
 from claimaudit.rules.ncci_views import add_ncci_columns
 from claimaudit.rules.reference import in_effect, load_reference
 from claimaudit.rules.suites import Suite, finding_message, fix_columns, load_suites, ruleset_version, to_gx_suite
@@ -201,7 +201,7 @@ def _report_order(f: Finding) -> tuple:
 
 def unique_findings(findings: Iterable[Finding]) -> list[Finding]:
     """One finding per (rule, claim, line), the first seen (several expectations of one rule may flag
-    the same row), in report order: claim id, claim key, line, rule. Also merges a day's batches."""
+    the same row), in report order: claim id, claim key, line, rule. Also merges a day's shares."""
     unique: dict[tuple, Finding] = {}
     for f in findings:
         unique.setdefault(f.key, f)
@@ -227,9 +227,9 @@ def _write_data_docs(gx: _GX, results: list, data_docs_dir: Path, day: date) -> 
 
 
 def run_rules(engine: Engine, audit_date: date, expectations_dir: Path, *,
-              data_docs_dir: Path | None = None, batch: PatientBatch | None = None) -> RuleRunResult:
-    """Audit the day, or with ``batch`` one key range of the day's patients (see
-    ``rules.history.plan_batches``): the batches of a day together give the day's findings."""
+              data_docs_dir: Path | None = None, part: PatientPart | None = None) -> RuleRunResult:
+    """Audit the day, or with ``part`` one key range of the day's patients (see
+    ``rules.history.plan_parts``): the parts of a day together give the day's findings."""
     started = time.perf_counter()
     expectations_dir = Path(expectations_dir)
     suites = load_suites(expectations_dir)
@@ -237,7 +237,7 @@ def run_rules(engine: Engine, audit_date: date, expectations_dir: Path, *,
     version = ruleset_version(expectations_dir)
     stages = {"load_rules": round(time.perf_counter() - started, 3)}  # the first GX import is most of it
     t_read = time.perf_counter()
-    history = read_history(engine, audit_date, batch)
+    history = read_history(engine, audit_date, part)
     stages["read_history"] = round(time.perf_counter() - t_read, 3)
     history_rows = len(history.lines)
     received = pd.to_datetime(history.lines["received_date"]) == pd.Timestamp(audit_date)

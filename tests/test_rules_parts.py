@@ -60,7 +60,7 @@ def test_parts_cover_each_patient_once_and_give_the_same_findings(onboarded):
         assert earlier.first_patient <= earlier.last_patient < later.first_patient <= later.last_patient
     assert sum(p.slice_lines for p in parts) >= whole.history_rows  # superseded versions count too
 
-    runs = [run_rules(engine, ONBOARDED, EXPECTATIONS_DIR, batch=p) for p in parts]
+    runs = [run_rules(engine, ONBOARDED, EXPECTATIONS_DIR, part=p) for p in parts]
     assert sum(r.history_rows for r in runs) == whole.history_rows
     assert sum(r.lines_audited for r in runs) == whole.lines_audited
     assert unique_findings(f for r in runs for f in r.findings) == whole.findings
