@@ -15,8 +15,8 @@ is passed, one ``Settings`` (``Settings.current()``).
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import dataclasses
+import functools
 import gc
 import hashlib
 import json
@@ -58,9 +58,6 @@ from claimaudit.store.limits import fit_to_store
 from claimaudit.x12.parser import parse_bytes
 
 log = logging.getLogger(__name__)
-_LIBC = ctypes.CDLL(ctypes.util.find_library("c")) if ctypes.util.find_library("c") else None
-if _LIBC is not None and not hasattr(_LIBC, "malloc_trim"):  # not glibc (musl, macOS)
-    _LIBC = None
 
 
 # ------------------------------------------------------------------------------------ step results
@@ -439,8 +436,16 @@ def _return_freed_memory() -> None:
     """Hand the memory a finished part freed back to the system (glibc keeps freed blocks of a
     fragmented heap otherwise, so a task's resident size only grows part by part)."""
     gc.collect()
-    if _LIBC is not None:
-        _LIBC.malloc_trim(0)
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim():
+    """glibc's malloc_trim from the process's own symbols (None on musl or macOS), looked up when a
+    task first needs it: not at import, which every task pays."""
+    return getattr(ctypes.CDLL(None), "malloc_trim", None)
 
 
 def _gather_rules(runs: list[ShareResult]) -> tuple[list[Finding], str, int]:
