@@ -93,12 +93,11 @@ def _add_reference(sub) -> None:
 
 
 def _engine(settings: Settings):
-    """The report DB at the latest schema (every command but generate and catalogue uses it)."""
-    from claimaudit.store.db import engine_for, ensure_schema
+    """The report DB at the latest schema (every command but generate and catalogue uses it): the
+    process's engine, which the pipeline steps a command runs use too."""
+    from claimaudit.store.db import shared_engine
 
-    engine = engine_for(settings.db_url)
-    ensure_schema(engine)
-    return engine
+    return shared_engine(settings.db_url)
 
 
 def _generate(args, settings: Settings) -> int:

@@ -58,7 +58,8 @@ def _env() -> Environment:
 
 
 class _Store:
-    """One engine per app, created (and the report DB migrated) on first use, not at import."""
+    """The app's report DB: the process's engine for it (store.db.shared_engine), taken (and the DB
+    migrated) on first use, not at import."""
 
     def __init__(self, settings_factory: Callable[[], Settings]):
         self._settings_factory = settings_factory
@@ -70,11 +71,9 @@ class _Store:
     def engine(self) -> Engine:
         with self._lock:
             if self._engine is None:
-                from claimaudit.store.db import engine_for, ensure_schema
+                from claimaudit.store.db import shared_engine
 
-                engine = engine_for(self._settings_factory().db_url)
-                ensure_schema(engine)
-                self._engine = engine
+                self._engine = shared_engine(self._settings_factory().db_url)
             return self._engine
 
     @property
